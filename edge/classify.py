@@ -1,0 +1,166 @@
+"""The int8 TFLite classifier: one batched invoke per frame.
+
+The interpreter comes from the first runtime found: ``ai_edge_litert`` (maintained, numpy 2,
+aarch64 wheels), ``tflite_runtime`` (last release 2.14, a fallback for 32-bit Pi OS), then
+``tensorflow.lite`` (deprecated; only when TensorFlow happens to be installed anyway).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "digits_mlp_int8"
+_RUNTIMES = (
+    ("ai_edge_litert.interpreter", "ai_edge_litert"),
+    ("tflite_runtime.interpreter", "tflite_runtime"),
+    ("tensorflow.lite", "tensorflow.lite"),
+)
+
+
+class ModelError(Exception):
+    """A model file that cannot be used; the message names the file and the problem."""
+
+
+def default_model_path() -> Path:
+    """The shipped model: inside the installed package, else the checkout's ``models/``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "models" / f"{MODEL_NAME}.tflite", here.parent / "models" / f"{MODEL_NAME}.tflite"):
+        if candidate.exists():
+            return candidate
+    return here.parent / "models" / f"{MODEL_NAME}.tflite"
+
+
+def load_interpreter_class() -> tuple[Any, str]:
+    """Return (Interpreter class, runtime name) from the first runtime that imports."""
+    errors = []
+    for module_name, label in _RUNTIMES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            errors.append(f"{label}: {exc}")
+            continue
+        return module.Interpreter, label
+    raise ModelError(
+        "no TFLite runtime found; install one with `pip install ai-edge-litert` "
+        "(or tflite-runtime on 32-bit Raspberry Pi OS). Tried: " + "; ".join(errors)
+    )
+
+
+def read_sidecar(model_path: Path) -> dict[str, Any]:
+    """The model's facts (name, accuracy, ...) from ``<model>.json`` beside it, if present."""
+    sidecar = model_path.with_suffix(".json")
+    if not sidecar.exists():
+        return {"name": model_path.stem}
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("%s: model sidecar unreadable (%s); using the file name", sidecar, exc)
+        return {"name": model_path.stem}
+    return data if isinstance(data, dict) else {"name": model_path.stem}
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    digit: int
+    confidence: float
+
+
+class Classifier:
+    """Owns one interpreter; ``predict`` takes a stack of 28x28 uint8 MNIST-style crops."""
+
+    def __init__(self, model_path: str | Path | None = None, threads: int = 1) -> None:
+        self.path = Path(model_path) if model_path else default_model_path()
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: model file not found")
+        interpreter_cls, self.runtime = load_interpreter_class()
+        try:
+            self._interp = interpreter_cls(model_path=str(self.path), num_threads=threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{self.path}: not a usable TFLite model: {exc}") from None
+        inp = self._interp.get_input_details()
+        out = self._interp.get_output_details()
+        if len(inp) != 1 or len(out) != 1:
+            raise ModelError(f"{self.path}: expected one input and one output tensor")
+        self._in, self._out = inp[0], out[0]
+        shape = tuple(int(s) for s in self._in["shape"][1:])
+        if int(np.prod(shape)) != 784 or int(self._out["shape"][-1]) != 10:
+            raise ModelError(
+                f"{self.path}: input {list(self._in['shape'])} / output {list(self._out['shape'])};"
+                " need a 28x28 (or 784) input and 10 outputs"
+            )
+        self._item_shape = shape
+        self._batch = int(self._in["shape"][0])
+        self.info = read_sidecar(self.path)
+        self.name = str(self.info.get("name", self.path.stem))
+
+    @property
+    def input_dtype(self) -> Any:
+        return self._in["dtype"]
+
+    def _resize(self, batch: int) -> None:
+        if batch == self._batch:
+            return
+        self._interp.resize_tensor_input(self._in["index"], [batch, *self._item_shape], strict=False)
+        self._interp.allocate_tensors()
+        self._in = self._interp.get_input_details()[0]
+        self._out = self._interp.get_output_details()[0]
+        self._batch = batch
+
+    def probabilities(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """(N, 28, 28) uint8 crops (white ink on black, 0..255) → (N, 10) probabilities."""
+        n = int(crops.shape[0])
+        if n == 0:
+            return np.zeros((0, 10), np.float32)
+        # Round the batch up to a power of two so the tensors are reallocated rarely.
+        batch = 1 << (n - 1).bit_length()
+        self._resize(batch)
+        x = crops.reshape(n, *self._item_shape).astype(np.float32) / 255.0
+        dtype = self._in["dtype"]
+        if dtype in (np.int8, np.uint8):
+            scale, zero = self._in["quantization"]
+            info = np.iinfo(dtype)
+            x = np.clip(np.round(x / scale + zero), info.min, info.max)
+        data = np.zeros((batch, *self._item_shape), dtype=dtype)
+        data[:n] = x.astype(dtype)
+        self._interp.set_tensor(self._in["index"], data)
+        self._interp.invoke()
+        y = self._interp.get_tensor(self._out["index"])[:n].reshape(n, 10)
+        if self._out["dtype"] in (np.int8, np.uint8):
+            scale, zero = self._out["quantization"]
+            y = (y.astype(np.float32) - zero) * scale
+        return y.astype(np.float32)
+
+    def predict(self, crops: npt.NDArray[np.uint8]) -> list[Prediction]:
+        probs = self.probabilities(crops)
+        idx = probs.argmax(axis=1)
+        return [Prediction(int(i), float(p[i])) for i, p in zip(idx, probs, strict=True)]
+
+    def predict_labels(self, crops: npt.NDArray[np.uint8], chunk: int = 256) -> npt.NDArray[np.int64]:
+        """Labels for a large set (evaluation), in chunks so memory stays flat."""
+        out: list[npt.NDArray[np.int64]] = []
+        for start in range(0, len(crops), chunk):
+            out.append(self.probabilities(crops[start : start + chunk]).argmax(axis=1))
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "path": str(self.path), "runtime": self.runtime, **{
+            k: v for k, v in self.info.items() if k in ("accuracy", "float_accuracy", "agreement", "date")
+        }}
+
+
+def stack_crops(crops: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.uint8]:
+    if not crops:
+        return np.zeros((0, 28, 28), np.uint8)
+    return np.stack(crops).astype(np.uint8)

@@ -1,0 +1,215 @@
+"""Configuration: a tree of strict, frozen pydantic models, loaded once at start.
+
+Every key has a default and a description; an unknown key or a bad value stops the daemon
+before it starts with a message that names the key path, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_SYSTEM_CONFIG = Path("/etc/digit-edge/config.yaml")
+ENV_CONFIG = "DIGIT_EDGE_CONFIG"
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message is meant for people."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CameraConfig(Section):
+    width: int = Field(640, ge=32, le=8192, description="requested frame width in pixels")
+    height: int = Field(480, ge=32, le=8192, description="requested frame height in pixels")
+    stall_timeout_s: float = Field(
+        5.0, gt=0, le=600, description="no frame for this long = camera stalled: reopen it"
+    )
+    reopen_backoff_max_s: float = Field(
+        30.0, gt=0, le=3600, description="longest wait between attempts to reopen a camera"
+    )
+
+
+class DetectConfig(Section):
+    min_height_px: int = Field(14, ge=6, le=2000, description="smallest digit height to look for")
+    max_height_frac: float = Field(
+        0.9, gt=0, le=1, description="largest digit height as a fraction of the frame height"
+    )
+
+
+class ClassifyConfig(Section):
+    min_confidence: float = Field(
+        0.6, ge=0, le=1, description="crops the model is less sure of are dropped as 'not a digit'"
+    )
+    threads: int = Field(1, ge=1, le=16, description="interpreter threads (1 suits a Pi)")
+
+
+class ReadConfig(Section):
+    stable_k: int = Field(3, ge=1, le=100, description="a value becomes stable once seen in k ...")
+    stable_n: int = Field(5, ge=1, le=100, description="... of the last n frames")
+    gap_factor: float = Field(
+        0.6, gt=0, le=10, description="a gap wider than this x digit height starts a new number"
+    )
+
+    @model_validator(mode="after")
+    def _k_within_n(self) -> ReadConfig:
+        if self.stable_k > self.stable_n:
+            raise ValueError(f"stable_k ({self.stable_k}) must not exceed stable_n ({self.stable_n})")
+        return self
+
+
+class TlsConfig(Section):
+    enabled: bool = False
+    ca_file: Path | None = Field(None, description="CA certificate that signed the broker's")
+    cert_file: Path | None = Field(None, description="client certificate (optional)")
+    key_file: Path | None = Field(None, description="client key (with cert_file)")
+    insecure: bool = Field(False, description="skip the host name check (testing only)")
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be given together")
+        return self
+
+
+class HomeAssistantConfig(Section):
+    enabled: bool = True
+    discovery_prefix: str = Field("homeassistant", min_length=1)
+
+
+class MqttConfig(Section):
+    enabled: bool = True
+    host: str = Field("localhost", min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+    topic_prefix: str = Field("digit-edge", min_length=1)
+    device_id: str | None = Field(None, description="null = host name")
+    client_id: str | None = Field(None, description="null = digit-edge-<device_id>")
+    username: str | None = None
+    password_file: Path | None = Field(
+        None, description="file holding the password; else $DIGIT_EDGE_MQTT_PASSWORD"
+    )
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    tls: TlsConfig = TlsConfig()
+    homeassistant: HomeAssistantConfig = HomeAssistantConfig()
+    spool_max: int = Field(100_000, ge=10, le=10_000_000, description="readings kept while offline")
+    stats_interval_s: float = Field(60.0, ge=1, le=86_400)
+    snapshot: bool = Field(True, description="retained annotated JPEG on P/snapshot")
+
+    @model_validator(mode="after")
+    def _no_slashes(self) -> MqttConfig:
+        for name in ("topic_prefix", "device_id"):
+            value = getattr(self, name)
+            if value is not None and any(c in value for c in "#+"):
+                raise ValueError(f"{name} must not contain MQTT wildcards '#' or '+': {value!r}")
+        return self
+
+
+class HttpConfig(Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535, description="0 = any free port")
+    password_file: Path | None = Field(None, description="basic-auth password (user 'admin')")
+
+
+class Config(Section):
+    source: str = Field("demo", min_length=1, description="demo, usb:N, picamera[:N], file:, dir:, video:, URL")
+    fps: float = Field(10.0, gt=0, le=120)
+    model: Path | None = Field(None, description="null = the shipped int8 model")
+    state_dir: Path | None = Field(None, description="null = $STATE_DIRECTORY or ~/.local/state/digit-edge")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    camera: CameraConfig = CameraConfig()
+    detect: DetectConfig = DetectConfig()
+    classify: ClassifyConfig = ClassifyConfig()
+    read: ReadConfig = ReadConfig()
+    mqtt: MqttConfig = MqttConfig()
+    http: HttpConfig = HttpConfig()
+
+    def resolved_state_dir(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir
+        env = os.environ.get("STATE_DIRECTORY")
+        if env:
+            return Path(env.split(":")[0])
+        return Path.home() / ".local" / "state" / "digit-edge"
+
+
+def find_config_path(explicit: str | Path | None) -> Path | None:
+    """``--config``, then ``$DIGIT_EDGE_CONFIG``, then /etc/digit-edge/config.yaml, else None."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env)
+    return DEFAULT_SYSTEM_CONFIG if DEFAULT_SYSTEM_CONFIG.exists() else None
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load and validate; raise ConfigError with a message for people on any problem."""
+    found = find_config_path(path)
+    data: dict[str, Any] = {}
+    if found is not None:
+        try:
+            text = found.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{found}: config file not found") from None
+        except OSError as exc:
+            raise ConfigError(f"{found}: cannot read config file: {exc.strerror}") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            raise ConfigError(f"{found}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{found}: the top level must be a mapping of keys, got {type(loaded).__name__}")
+        data = loaded
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            data[key] = value
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, found)) from None
+
+
+def format_validation_error(exc: ValidationError, path: Path | None) -> str:
+    where = str(path) if path else "built-in configuration"
+    lines = [f"{where}: invalid configuration:"]
+    for err in exc.errors():
+        key = " -> ".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            parent = Config
+            for part in err["loc"][:-1]:
+                field = parent.model_fields.get(str(part))
+                ann = field.annotation if field else None
+                if isinstance(ann, type) and issubclass(ann, BaseModel):
+                    parent = ann  # type: ignore[assignment]
+            allowed = ", ".join(sorted(parent.model_fields))
+            msg = f"unknown key (allowed here: {allowed})"
+            lines.append(f"  {key}: {msg}")
+            continue
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"  {key}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def config_summary(config: Config) -> dict[str, Any]:
+    """The non-secret parts worth publishing on P/info."""
+    return {
+        "source": config.source,
+        "fps": config.fps,
+        "min_confidence": config.classify.min_confidence,
+        "stable": f"{config.read.stable_k}/{config.read.stable_n}",
+        "mqtt_tls": config.mqtt.tls.enabled,
+        "http": config.http.enabled,
+    }

@@ -1,0 +1,107 @@
+"""Turn a digit region of a paper frame into the 28x28 crop the model was trained on.
+
+MNIST digits are white ink on black, the ink's box scaled so its longest side is 20 px
+(aspect kept) and placed so the centre of mass sits at pixel (14, 14). A camera crop is
+dark ink on uneven paper at any size and stroke width, so every step below exists to
+remove one difference. ``fit_to_mnist`` is also what the converter applies to augmented
+training digits, so training and inference share one definition of "MNIST-style".
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge.types import GrayImage, Region
+
+CENTRE = 14.0  # MNIST's mean centre of mass, measured on the test set: (13.99, 14.00)
+BOX = 20  # longest side of the ink box
+FloatImage = npt.NDArray[np.float32]
+
+
+def fit_to_mnist(ink: FloatImage | GrayImage, deskew: bool = False) -> GrayImage:
+    """White-on-black ink of any size → 28x28 uint8, MNIST-style. Blank input → zeros."""
+    img = ink.astype(np.float32)
+    if img.max() <= 0:
+        return np.zeros((28, 28), np.uint8)
+    if img.max() > 1.0:
+        img /= 255.0
+    rows = np.flatnonzero(img.max(axis=1) > 0.05)
+    cols = np.flatnonzero(img.max(axis=0) > 0.05)
+    if rows.size == 0 or cols.size == 0:
+        return np.zeros((28, 28), np.uint8)
+    img = img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    if deskew:
+        img = _deskew(img)
+    h, w = img.shape
+    scale = BOX / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(img, (nw, nh), interpolation=interp)
+    # Centre of mass to (14, 14) by a whole-pixel shift, as MNIST did (a sub-pixel warp
+    # would blur the strokes, and MNIST's own centres scatter by ~0.3 px anyway).
+    total = float(small.sum())
+    ys, xs = np.indices(small.shape, dtype=np.float32)
+    top = round(CENTRE - float((small * ys).sum()) / total)
+    left = round(CENTRE - float((small * xs).sum()) / total)
+    out = np.zeros((28, 28), np.float32)
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + nh, 28), min(left + nw, 28)
+    if y1 > y0 and x1 > x0:
+        out[y0:y1, x0:x1] = small[y0 - top : y1 - top, x0 - left : x1 - left]
+    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _deskew(img: FloatImage) -> FloatImage:
+    """Undo slant using the second moments (shear so the main axis is vertical)."""
+    m = cv2.moments(img)
+    if abs(m["mu02"]) < 1e-2:
+        return img
+    skew = m["mu11"] / m["mu02"]
+    h, w = img.shape
+    pad = int(abs(skew) * h / 2) + 1
+    padded = cv2.copyMakeBorder(img, 0, 0, pad, pad, cv2.BORDER_CONSTANT, value=0.0)
+    cy = h / 2.0
+    mat = np.float32([[1, -skew, skew * cy], [0, 1, 0]])
+    out = cv2.warpAffine(padded, mat, (w + 2 * pad, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    return out.astype(np.float32)
+
+
+def ink_from_crop(gray: GrayImage, mask: GrayImage | None = None) -> FloatImage:
+    """Dark-on-light greyscale crop → ink strength in [0, 1] (white on black).
+
+    The paper level is taken from the pixels outside the ink (or the brightest part of
+    the crop when no mask is given); the ink level from the darkest strokes, so faint
+    pencil and dark marker both come out as full-strength strokes like MNIST's.
+    """
+    g = gray.astype(np.float32)
+    if mask is None:
+        _, m = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+        mask = m
+    inside = mask > 0
+    if not inside.any():
+        return np.zeros_like(g)
+    outside = ~cv2.dilate(mask, np.ones((3, 3), np.uint8)).astype(bool)
+    paper = float(np.median(g[outside])) if outside.sum() > 8 else float(np.percentile(g, 90))
+    ink = np.clip(paper - g, 0, None)
+    strong = float(np.percentile(ink[inside], 90))
+    if strong <= 1.0:
+        return np.zeros_like(g)
+    lo = 0.15 * strong
+    ink = np.clip((ink - lo) / (0.85 * strong - lo), 0.0, 1.0)
+    # Keep only this digit's own ink: its mask, grown by a pixel for the soft stroke edges.
+    keep = cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0
+    return np.where(keep, ink, 0.0).astype(np.float32)
+
+
+def normalize_region(gray: GrayImage, region: Region, deskew: bool = False) -> GrayImage:
+    """Cut ``region`` from a greyscale frame and make it a 28x28 MNIST-style crop."""
+    b = region.box
+    crop = gray[b.y : b.y2, b.x : b.x2]
+    if crop.size == 0:
+        return np.zeros((28, 28), np.uint8)
+    mask = region.mask
+    if mask is not None and mask.shape != crop.shape:
+        mask = None
+    return fit_to_mnist(ink_from_crop(crop, mask), deskew=deskew)

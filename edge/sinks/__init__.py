@@ -1,0 +1,1 @@
+"""Outputs: where readings go (console, MQTT, snapshots). Each is a ``Sink``."""

@@ -1,0 +1,51 @@
+"""The interface every output implements, and the fan-out the runner talks to."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from edge.types import Reading
+
+log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    """An output. ``publish`` must never block the frame loop for long."""
+
+    def publish(self, reading: Reading, snapshot_jpeg: bytes | None = None) -> None:
+        """A new stable reading (and, if the sink wants it, the annotated frame as JPEG)."""
+
+    def publish_stats(self, stats: dict[str, Any]) -> None:
+        """Periodic runtime figures (frames/s, latency, ...)."""
+
+    def close(self, timeout: float = 3.0) -> None:
+        """Flush what can be flushed within ``timeout`` seconds, then release resources."""
+
+
+class FanOut:
+    """Sends each event to every sink; one failing sink does not stop the others."""
+
+    def __init__(self, sinks: list[Sink]) -> None:
+        self.sinks = sinks
+
+    def publish(self, reading: Reading, snapshot_jpeg: bytes | None = None) -> None:
+        for sink in self.sinks:
+            try:
+                sink.publish(reading, snapshot_jpeg)
+            except Exception:
+                log.exception("sink %s failed to publish reading %d", type(sink).__name__, reading.seq)
+
+    def publish_stats(self, stats: dict[str, Any]) -> None:
+        for sink in self.sinks:
+            try:
+                sink.publish_stats(stats)
+            except Exception:
+                log.exception("sink %s failed to publish stats", type(sink).__name__)
+
+    def close(self, timeout: float = 3.0) -> None:
+        for sink in reversed(self.sinks):
+            try:
+                sink.close(timeout)
+            except Exception:
+                log.exception("sink %s failed to close", type(sink).__name__)
