@@ -1,0 +1,69 @@
+"""One frame → what it says: detect → normalise → classify → read. No I/O.
+
+Only this module knows the order of the stages; the stages do not know each other.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge.classify import Classifier
+from edge.config import Config
+from edge.detect import find_regions
+from edge.normalize import normalize_region
+from edge.read import group_numbers
+from edge.types import Digit, FrameResult, GrayImage
+
+
+def to_gray(image: npt.NDArray[np.uint8]) -> GrayImage:
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)  # type: ignore[no-any-return]
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # type: ignore[no-any-return]
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    raise ValueError(f"unsupported image shape {image.shape}")
+
+
+class Pipeline:
+    """Composes the pure stages around one classifier. Thread-confined: one per loop."""
+
+    def __init__(self, classifier: Classifier, config: Config) -> None:
+        self.classifier = classifier
+        self.detect_cfg = config.detect
+        self.min_confidence = config.classify.min_confidence
+        self.gap_factor = config.read.gap_factor
+
+    def process(self, image: npt.NDArray[np.uint8]) -> FrameResult:
+        t0 = time.perf_counter()
+        gray = to_gray(image)
+        t1 = time.perf_counter()
+        regions = find_regions(gray, self.detect_cfg)
+        t2 = time.perf_counter()
+        crops = np.stack([normalize_region(gray, r) for r in regions]) if regions else np.zeros(
+            (0, 28, 28), np.uint8
+        )
+        t3 = time.perf_counter()
+        predictions = self.classifier.predict(crops)
+        t4 = time.perf_counter()
+        digits = [
+            Digit(p.digit, p.confidence, r.box)
+            for p, r in zip(predictions, regions, strict=True)
+            if p.confidence >= self.min_confidence
+        ]
+        ordered, numbers = group_numbers(digits, self.gap_factor)
+        t5 = time.perf_counter()
+        stage_ms = {
+            "gray": (t1 - t0) * 1e3,
+            "detect": (t2 - t1) * 1e3,
+            "normalize": (t3 - t2) * 1e3,
+            "classify": (t4 - t3) * 1e3,
+            "read": (t5 - t4) * 1e3,
+        }
+        return FrameResult(ordered, numbers, (t5 - t0) * 1e3, stage_ms, regions=len(regions))

@@ -1,0 +1,102 @@
+"""``digit-edge predict``: read digits in image files, one result per image, errors per image."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge.annotate import annotate
+from edge.pipeline import Pipeline
+from edge.types import Box, Digit, FrameResult, Number
+
+log = logging.getLogger(__name__)
+MAX_SIDE = 4096  # larger images are read at this size; boxes are mapped back
+
+
+class ImageError(Exception):
+    """An input that is not a readable image; the message says what is wrong."""
+
+
+def load_image(path: Path) -> npt.NDArray[np.uint8]:
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        raise ImageError("file not found") from None
+    except IsADirectoryError:
+        raise ImageError("is a directory, not an image") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read file: {exc.strerror}") from None
+    if data.size == 0:
+        raise ImageError("empty file (0 bytes)")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ImageError("not an image OpenCV can decode (corrupt, truncated or unsupported format)")
+    return image  # type: ignore[no-any-return]
+
+
+def _scale_box(b: Box, f: float) -> Box:
+    return Box(round(b.x * f), round(b.y * f), max(1, round(b.w * f)), max(1, round(b.h * f)))
+
+
+def _rescale(result: FrameResult, f: float) -> FrameResult:
+    digits = tuple(Digit(d.digit, d.confidence, _scale_box(d.box, f)) for d in result.digits)
+    lookup = {id(d): s for d, s in zip(result.digits, digits, strict=True)}
+    numbers = tuple(
+        Number(n.value, n.confidence, _scale_box(n.box, f), tuple(lookup.get(id(d), d) for d in n.digits))
+        for n in result.numbers
+    )
+    return FrameResult(digits, numbers, result.latency_ms, result.stage_ms, result.regions)
+
+
+def read_image(pipeline: Pipeline, image: npt.NDArray[np.uint8]) -> FrameResult:
+    """Run the pipeline, shrinking huge images first so memory and time stay bounded."""
+    h, w = image.shape[:2]
+    if max(h, w) <= MAX_SIDE:
+        return pipeline.process(image)
+    f = MAX_SIDE / max(h, w)
+    small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    log.info("image %dx%d read at %dx%d", w, h, small.shape[1], small.shape[0])
+    return _rescale(pipeline.process(small), 1.0 / f)
+
+
+def predict_paths(
+    pipeline: Pipeline, paths: list[str], annotate_dir: Path | None = None
+) -> Iterator[dict[str, Any]]:
+    """One contract object per input path, in order; errors become ``{"image", "error"}``."""
+    for name in paths:
+        try:
+            image = load_image(Path(name))
+            result = read_image(pipeline, image)
+        except ImageError as exc:
+            yield {"image": name, "error": str(exc)}
+            continue
+        except (cv2.error, MemoryError, ValueError) as exc:
+            yield {"image": name, "error": f"cannot process image: {exc}".splitlines()[0]}
+            continue
+        if annotate_dir is not None:
+            out = annotate_dir / (Path(name).stem + ".annotated.jpg")
+            if not cv2.imwrite(str(out), annotate(image, result.digits, result.numbers)):
+                log.error("%s: could not write annotated image", out)
+        yield {
+            "image": name,
+            "digits": [d.to_json() for d in result.digits],
+            "numbers": [n.to_json() for n in result.numbers],
+            "latency_ms": round(result.latency_ms, 2),
+        }
+
+
+def human_line(obj: dict[str, Any]) -> str:
+    if "error" in obj:
+        return f"{obj['image']}: error: {obj['error']}"
+    numbers = obj["numbers"]
+    if not numbers:
+        return f"{obj['image']}: no digits found ({obj['latency_ms']:.1f} ms)"
+    values = " ".join(n["value"] for n in numbers)
+    conf = min(n["confidence"] for n in numbers)
+    return f"{obj['image']}: {values}  (confidence {conf:.2f}, {len(obj['digits'])} digits, {obj['latency_ms']:.1f} ms)"

@@ -1,0 +1,144 @@
+"""Digits → numbers in reading order, and the k-of-n stabiliser across frames.
+
+Grouping is relative to digit height, so it works the same for 20 px and 200 px digits.
+Lines are built by chaining each digit to the line whose last digit overlaps it
+vertically, which tolerates a tilted sheet (±15°) where a fixed row band would not.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edge.types import Box, Digit, FrameResult, Number
+
+
+def _vertical_overlap(a: Box, b: Box) -> float:
+    inter = min(a.y2, b.y2) - max(a.y, b.y)
+    return inter / min(a.h, b.h) if min(a.h, b.h) > 0 else 0.0
+
+
+def split_lines(digits: Sequence[Digit]) -> list[list[Digit]]:
+    """Lines top to bottom, each left to right."""
+    lines: list[list[Digit]] = []
+    for d in sorted(digits, key=lambda d: d.box.x):
+        best: list[Digit] | None = None
+        best_overlap = 0.4  # at least this much of the smaller height must overlap
+        for line in lines:
+            last = line[-1]
+            if last.box.cx >= d.box.cx:
+                continue
+            overlap = _vertical_overlap(last.box, d.box)
+            if overlap > best_overlap:
+                best, best_overlap = line, overlap
+        if best is None:
+            lines.append([d])
+        else:
+            best.append(d)
+    lines.sort(key=lambda line: sum(d.box.cy for d in line) / len(line))
+    return lines
+
+
+def group_numbers(digits: Sequence[Digit], gap_factor: float) -> tuple[tuple[Digit, ...], tuple[Number, ...]]:
+    """Digits in reading order, and the numbers they form (a wide gap starts a new number)."""
+    ordered: list[Digit] = []
+    numbers: list[Number] = []
+    for line in split_lines(digits):
+        ordered.extend(line)
+        run: list[Digit] = [line[0]]
+        for prev, cur in zip(line, line[1:], strict=False):
+            gap = cur.box.x - prev.box.x2
+            if gap > gap_factor * max(prev.box.h, cur.box.h):
+                numbers.append(make_number(run))
+                run = []
+            run.append(cur)
+        numbers.append(make_number(run))
+    return tuple(ordered), tuple(numbers)
+
+
+def make_number(digits: Sequence[Digit]) -> Number:
+    confidence = 1.0
+    for d in digits:
+        confidence *= d.confidence
+    return Number(
+        value="".join(str(d.digit) for d in digits),
+        confidence=confidence,
+        box=Box.union_all([d.box for d in digits]),
+        digits=tuple(digits),
+    )
+
+
+def reading_value(numbers: Sequence[Number]) -> str | None:
+    """One number → its digits; several → joined by spaces in reading order; none → None."""
+    return " ".join(n.value for n in numbers) if numbers else None
+
+
+@dataclass(frozen=True, slots=True)
+class StableRead:
+    value: str | None
+    confidence: float
+    numbers: tuple[Number, ...]
+    digits: tuple[Digit, ...]
+
+
+class Stabilizer:
+    """A value becomes the stable reading once seen in ``k`` of the last ``n`` frames.
+
+    Voting is per digit: each digit of the newest frame is matched by position to the
+    digits of earlier frames, so one flickering digit in one frame does not reset the
+    whole number, and a digit must win ``k`` votes before it is reported.
+    """
+
+    def __init__(self, k: int, n: int, gap_factor: float) -> None:
+        self.k, self.n, self.gap_factor = k, n, gap_factor
+        self._history: deque[FrameResult] = deque(maxlen=n)
+        self._stable: StableRead | None = None
+
+    @property
+    def stable(self) -> StableRead | None:
+        return self._stable
+
+    def update(self, result: FrameResult) -> StableRead | None:
+        """Feed one frame; return the new stable reading when it changed, else None."""
+        self._history.append(result)
+        candidate = self._vote(result)
+        if candidate is None:
+            return None
+        if self._stable is not None and candidate.value == self._stable.value:
+            self._stable = candidate  # keep boxes and confidence fresh without re-announcing
+            return None
+        self._stable = candidate
+        return candidate
+
+    def _vote(self, latest: FrameResult) -> StableRead | None:
+        if not latest.digits:
+            empty = sum(1 for r in self._history if not r.digits)
+            return StableRead(None, 1.0, (), ()) if empty >= self.k else None
+        voted: list[Digit] = []
+        for d in latest.digits:
+            votes: Counter[int] = Counter()
+            conf: dict[int, float] = {}
+            for r in self._history:
+                match = _nearest(d.box, r.digits)
+                if match is not None:
+                    votes[match.digit] += 1
+                    conf[match.digit] = conf.get(match.digit, 0.0) + match.confidence
+            label, count = votes.most_common(1)[0] if votes else (d.digit, 0)
+            if count < self.k:
+                return None
+            voted.append(Digit(label, conf[label] / count, d.box))
+        digits, numbers = group_numbers(voted, self.gap_factor)
+        confidence = min((n.confidence for n in numbers), default=1.0)
+        return StableRead(reading_value(numbers), confidence, numbers, digits)
+
+
+def _nearest(box: Box, candidates: Sequence[Digit]) -> Digit | None:
+    """The digit whose centre is closest to ``box``'s, within half a digit height."""
+    best: Digit | None = None
+    best_d2 = (0.5 * box.h) ** 2
+    for c in candidates:
+        d2 = (c.box.cx - box.cx) ** 2 + (c.box.cy - box.cy) ** 2
+        if d2 <= best_d2:
+            best, best_d2 = c, d2
+    return best

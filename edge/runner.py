@@ -1,0 +1,228 @@
+"""The daemon loop: source → pipeline → stabiliser → sinks, until stopped.
+
+Signal handlers only set flags; the loop checks them once per frame. SIGTERM/SIGINT stop
+the loop, then everything is closed in reverse order with a timeout each. SIGHUP re-reads
+the config: a valid one restarts the pipeline with it, a bad one is logged and ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, Literal
+
+from edge import __version__
+from edge.annotate import annotate, encode_jpeg
+from edge.classify import Classifier
+from edge.config import Config, ConfigError, config_summary, load_config
+from edge.notify import Notifier
+from edge.pipeline import Pipeline
+from edge.read import Stabilizer
+from edge.sinks.base import FanOut, Sink
+from edge.sinks.console import ConsoleSink
+from edge.sources import FrameSource, SourceExhausted, open_source
+from edge.state import SequenceCounter
+from edge.stats import LoopStats
+from edge.types import Frame, FrameResult, Reading
+
+log = logging.getLogger(__name__)
+STILL_PREFIXES = ("file:", "dir:")
+
+
+@dataclass
+class RunOptions:
+    config_path: str | None = None
+    source: str | None = None
+    output: Literal["text", "json"] = "text"
+    max_frames: int | None = None
+
+
+@dataclass
+class LiveView:
+    """The latest state, shared read-only with the HTTP server (one writer: the loop)."""
+
+    reading: Reading | None = None
+    frame: Frame | None = None
+    result: FrameResult | None = None
+    stats: LoopStats = field(default_factory=LoopStats)
+    source: FrameSource | None = None
+    mqtt: Any = None
+    model: Classifier | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Runner:
+    def __init__(self, config: Config, options: RunOptions, notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.options = options
+        self.notifier = notifier or Notifier()
+        self.stop_event = threading.Event()
+        self.reload_requested = threading.Event()
+        self.live = LiveView()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_hup)
+
+    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop_event.set()
+
+    def _on_hup(self, signum: int, _frame: FrameType | None) -> None:
+        self.reload_requested.set()
+        self.stop_event.set()
+
+    def run(self) -> int:
+        """Run until stopped or the source ends; reload on SIGHUP. Returns the exit status."""
+        while True:
+            self._run_once()
+            if not self.reload_requested.is_set():
+                return 0
+            self.reload_requested.clear()
+            self.stop_event.clear()
+            self.notifier.reloading()
+            try:
+                self.config = load_config(self.options.config_path)
+                log.info("configuration reloaded from %s", self.options.config_path or "defaults")
+            except ConfigError as exc:
+                log.error("reload refused, keeping the running configuration: %s", exc)
+
+    def _run_once(self) -> None:
+        cfg = self.config
+        spec = self.options.source or cfg.source
+        self.notifier.status("loading model")
+        classifier = Classifier(cfg.model, threads=cfg.classify.threads)
+        log.info("model %s loaded (%s, runtime %s)", classifier.name, classifier.path, classifier.runtime)
+        pipeline = Pipeline(classifier, cfg)
+        still = spec.startswith(STILL_PREFIXES)
+        k, n = (1, 1) if still else (cfg.read.stable_k, cfg.read.stable_n)
+        stabilizer = Stabilizer(k, n, cfg.read.gap_factor)
+        counter = SequenceCounter(cfg.resolved_state_dir())
+        sinks = self._make_sinks(cfg, classifier, spec)
+        self.live.model, self.live.stats = classifier, LoopStats()
+        self.notifier.status(f"opening source {spec}")
+        try:
+            source = open_source(spec, cfg)
+        except BaseException:
+            sinks.close(timeout=3.0)
+            counter.close()
+            raise
+        self.live.source = source
+        log.info("source %s open; reading digits", source.describe())
+        try:
+            self._loop(source, pipeline, stabilizer, counter, sinks, classifier.name)
+        finally:
+            self.notifier.stopping()
+            self.notifier.status("stopping: flushing readings")
+            source.close()
+            sinks.close(timeout=3.0)
+            counter.close()
+            log.info("stopped after %d frames, %d readings", self.live.stats.frames, self.live.stats.readings)
+
+    def _make_sinks(self, cfg: Config, classifier: Classifier, spec: str) -> FanOut:
+        sinks: list[Sink] = [ConsoleSink(self.options.output)]
+        if cfg.mqtt.enabled:
+            from edge.sinks.mqtt import MqttSink
+
+            info = {
+                "version": __version__,
+                "model": classifier.describe(),
+                "source": spec,
+                "config": config_summary(cfg),
+            }
+            mqtt = MqttSink(cfg.mqtt, cfg.resolved_state_dir(), info)
+            self.live.mqtt = mqtt
+            sinks.append(mqtt)
+        return FanOut(sinks)
+
+    def _loop(
+        self,
+        source: FrameSource,
+        pipeline: Pipeline,
+        stabilizer: Stabilizer,
+        counter: SequenceCounter,
+        sinks: FanOut,
+        model_name: str,
+    ) -> None:
+        cfg, stats = self.config, self.live.stats
+        period = 1.0 / cfg.fps
+        ready = False
+        next_stats = time.monotonic() + cfg.mqtt.stats_interval_s
+        next_due = time.monotonic()
+        while not self.stop_event.is_set():
+            self.notifier.watchdog()
+            try:
+                frame = source.read(timeout=1.0)
+            except SourceExhausted:
+                log.info("source %s has no more frames", source.describe())
+                break
+            now = time.monotonic()
+            if now >= next_stats:
+                sinks.publish_stats(self._stats_payload(source))
+                next_stats = now + cfg.mqtt.stats_interval_s
+            if frame is None:
+                stats.source_timeouts += 1
+                self.notifier.status(f"waiting for frames from {source.describe()} ({source.state})")
+                continue
+            if not ready:
+                self.notifier.ready()
+                self.notifier.status(f"reading digits from {source.describe()}")
+                log.info("ready: first frame %dx%d from %s", frame.image.shape[1], frame.image.shape[0],
+                         source.describe())
+                ready = True
+            self._process(frame, pipeline, stabilizer, counter, sinks, model_name)
+            if self.options.max_frames is not None and stats.frames >= self.options.max_frames:
+                log.info("processed --max-frames %d frames", self.options.max_frames)
+                break
+            if source.live:  # finite sources pace themselves at fps
+                next_due = max(next_due + period, time.monotonic() - period)
+                self.stop_event.wait(max(0.0, next_due - time.monotonic()))
+
+    def _process(
+        self,
+        frame: Frame,
+        pipeline: Pipeline,
+        stabilizer: Stabilizer,
+        counter: SequenceCounter,
+        sinks: FanOut,
+        model_name: str,
+    ) -> None:
+        stats = self.live.stats
+        try:
+            result = pipeline.process(frame.image)
+        except Exception:
+            stats.errors += 1
+            log.exception("frame %d could not be processed", frame.index)
+            return
+        stats.record_frame(result.latency_ms, result.stage_ms)
+        with self.live.lock:
+            self.live.frame, self.live.result = frame, result
+        stable = stabilizer.update(result)
+        if stable is None:
+            return
+        reading = Reading(
+            seq=counter.next(),
+            ts=frame.ts,
+            value=stable.value,
+            confidence=stable.confidence,
+            numbers=stable.numbers,
+            digits=stable.digits,
+            latency_ms=result.latency_ms,
+            model=model_name,
+        )
+        stats.readings += 1
+        with self.live.lock:
+            self.live.reading = reading
+        jpeg = None
+        if self.config.mqtt.enabled and self.config.mqtt.snapshot:
+            jpeg = encode_jpeg(annotate(frame.image, result.digits, result.numbers))
+        sinks.publish(reading, jpeg)
+
+    def _stats_payload(self, source: FrameSource) -> dict[str, Any]:
+        payload = self.live.stats.snapshot()
+        payload["source"] = {"spec": source.describe(), "state": source.state, "reconnects": source.reconnects}
+        return payload
