@@ -140,7 +140,7 @@ class Classifier:
         if self._out["dtype"] in (np.int8, np.uint8):
             scale, zero = self._out["quantization"]
             y = (y.astype(np.float32) - zero) * scale
-        return y.astype(np.float32)
+        return np.asarray(y, dtype=np.float32)
 
     def predict(self, crops: npt.NDArray[np.uint8]) -> list[Prediction]:
         probs = self.probabilities(crops)

@@ -77,14 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(level: str, debug: bool) -> None:
-    from edge.logs import configure_logging
+    from edge.logs import setup_logging as configure
 
-    configure_logging("DEBUG" if debug else level)
+    configure(level, debug=debug)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.config import load_config
-    from edge.runner import RunOptions, Runner
+    from edge.runner import Runner, RunOptions
 
     config = load_config(args.config)
     setup_logging(config.log_level, args.debug)

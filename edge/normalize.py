@@ -50,7 +50,7 @@ def fit_to_mnist(ink: FloatImage | GrayImage, deskew: bool = False) -> GrayImage
     y1, x1 = min(top + nh, 28), min(left + nw, 28)
     if y1 > y0 and x1 > x0:
         out[y0:y1, x0:x1] = small[y0 - top : y1 - top, x0 - left : x1 - left]
-    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(out * 255.0 + 0.5, 0, 255), dtype=np.uint8)
 
 
 def _deskew(img: FloatImage) -> FloatImage:
@@ -63,9 +63,9 @@ def _deskew(img: FloatImage) -> FloatImage:
     pad = int(abs(skew) * h / 2) + 1
     padded = cv2.copyMakeBorder(img, 0, 0, pad, pad, cv2.BORDER_CONSTANT, value=0.0)
     cy = h / 2.0
-    mat = np.float32([[1, -skew, skew * cy], [0, 1, 0]])
+    mat = np.array([[1, -skew, skew * cy], [0, 1, 0]], dtype=np.float32)
     out = cv2.warpAffine(padded, mat, (w + 2 * pad, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
-    return out.astype(np.float32)
+    return np.asarray(out, dtype=np.float32)
 
 
 def ink_from_crop(gray: GrayImage, mask: GrayImage | None = None) -> FloatImage:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Sequence
+from itertools import pairwise
 from dataclasses import dataclass
 
 from edge.types import Box, Digit, FrameResult, Number
@@ -47,7 +48,7 @@ def group_numbers(digits: Sequence[Digit], gap_factor: float) -> tuple[tuple[Dig
     for line in split_lines(digits):
         ordered.extend(line)
         run: list[Digit] = [line[0]]
-        for prev, cur in zip(line, line[1:], strict=False):
+        for prev, cur in pairwise(line):
             gap = cur.box.x - prev.box.x2
             if gap > gap_factor * max(prev.box.h, cur.box.h):
                 numbers.append(make_number(run))

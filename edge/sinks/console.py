@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Any, Literal, TextIO
@@ -20,16 +21,13 @@ class ConsoleSink:
         else:
             value = reading.value if reading.value is not None else "(nothing read)"
             line = f"{utc_timestamp(reading.ts)}  {value}  confidence {reading.confidence:.2f}  #{reading.seq}"
-        try:
+        # The reader may have gone away (e.g. `| head`); the daemon carries on.
+        with contextlib.suppress(BrokenPipeError):
             print(line, file=self.stream, flush=True)
-        except BrokenPipeError:
-            pass  # the reader went away (e.g. `| head`); the daemon carries on
 
     def publish_stats(self, stats: dict[str, Any]) -> None:
         """Stats go to the log, not stdout, so stdout stays one reading per line."""
 
     def close(self, timeout: float = 3.0) -> None:
-        try:
+        with contextlib.suppress(BrokenPipeError, ValueError):
             self.stream.flush()
-        except (BrokenPipeError, ValueError):
-            pass
