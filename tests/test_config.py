@@ -51,7 +51,7 @@ def test_yaml_syntax_error_gives_line(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nope.yaml: config file not found"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found"):
         load_config(tmp_path / "nope.yaml")
 
 

@@ -16,7 +16,8 @@ def frame(*digits: Digit) -> FrameResult:
 
 
 def test_two_lines_and_a_gap_make_three_numbers_in_reading_order() -> None:
-    ds = [digit(7, 300, 200), digit(4, 10, 12), digit(1, 40, 10), digit(0, 70, 11), digit(9, 200, 10), digit(8, 270, 205)]
+    ds = [digit(7, 300, 200), digit(4, 10, 12), digit(1, 40, 10), digit(0, 70, 11)]
+    ds += [digit(9, 200, 10), digit(8, 270, 205)]
     ordered, numbers = group_numbers(ds, 0.6)
     assert [n.value for n in numbers] == ["410", "9", "87"]
     assert [d.digit for d in ordered] == [4, 1, 0, 9, 8, 7]
