@@ -1,0 +1,165 @@
+"""The MQTT sink's persistent outbox: readings wait here, on disk, until the broker has them.
+
+A reading is written (and fsynced: WAL with synchronous=FULL) before ``put`` returns, so
+it survives SIGTERM, SIGKILL and power loss; it is deleted only once the broker has
+acknowledged it. The table lives in the same SQLite file as the ``seq`` counter. The spool
+is bounded: past ``max_items`` the oldest readings are dropped, counted, and logged (at
+most once a minute, with the number dropped since the last line), never silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.state import open_db
+
+log = logging.getLogger(__name__)
+
+DROP_LOG_INTERVAL_S = 60.0
+
+
+class SpoolError(Exception):
+    """The spool database could not be written; the message names the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledMessage:
+    seq: int
+    topic: str
+    payload: bytes
+    created: float
+
+
+class Spool:
+    """A bounded FIFO of messages keyed by reading ``seq``; safe to use from several threads."""
+
+    def __init__(self, state_dir: Path, max_items: int) -> None:
+        if max_items < 1:
+            raise ValueError(f"spool max_items must be at least 1, got {max_items}")
+        self.path = state_dir
+        self.max_items = max_items
+        self.dropped = 0
+        self._dropped_unlogged = 0
+        self._last_drop_log = float("-inf")
+        self._lock = threading.Lock()
+        self._conn = open_db(state_dir)
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS spool ("
+            "seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL, created REAL NOT NULL)"
+        )
+        self._depth = int(self._conn.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+        if self._depth:
+            log.info("spool in %s holds %d readings from before; they will be sent first",
+                     state_dir, self._depth)
+        self._trim()  # max_items may have been lowered since the last run
+
+    def depth(self) -> int:
+        with self._lock:
+            return self._depth
+
+    def put(self, seq: int, topic: str, payload: bytes) -> None:
+        """Store one message durably; drop the oldest if the spool is over its bound."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    cur = self._conn.execute(
+                        "INSERT OR IGNORE INTO spool(seq, topic, payload, created) VALUES(?, ?, ?, ?)",
+                        (seq, topic, payload, time.time()),
+                    )
+                    added = cur.rowcount
+                    dropped = self._drop_oldest_locked(self._depth + added - self.max_items)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise SpoolError(f"spool in {self.path}: cannot store reading {seq}: {exc}") from None
+            if added == 0:
+                log.warning("reading seq %d is already in the spool; keeping the first copy", seq)
+            self._depth += added - dropped
+            self._count_dropped(dropped)
+
+    def peek(self, after: int = 0, limit: int = 100) -> list[SpooledMessage]:
+        """The oldest messages with ``seq > after``, in ``seq`` order."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, topic, payload, created FROM spool WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [SpooledMessage(int(r[0]), str(r[1]), bytes(r[2]), float(r[3])) for r in rows]
+
+    def newest(self) -> SpooledMessage | None:
+        """The most recent message still waiting (to re-publish as the retained state)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT seq, topic, payload, created FROM spool ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+        return SpooledMessage(int(row[0]), str(row[1]), bytes(row[2]), float(row[3])) if row else None
+
+    def delete(self, seqs: Iterable[int]) -> int:
+        """Forget acknowledged messages (one transaction); returns how many were still here."""
+        batch = [(s,) for s in seqs]
+        if not batch:
+            return 0
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    before = self._conn.total_changes
+                    self._conn.executemany("DELETE FROM spool WHERE seq = ?", batch)
+                    removed = self._conn.total_changes - before
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise SpoolError(f"spool in {self.path}: cannot delete sent readings: {exc}") from None
+            self._depth -= removed
+            return removed
+
+    def close(self) -> None:
+        with self._lock:
+            self._flush_drop_log(force=True)
+            self._conn.close()
+
+    def _trim(self) -> None:
+        with self._lock:
+            if self._depth <= self.max_items:
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            dropped = self._drop_oldest_locked(self._depth - self.max_items)
+            self._conn.execute("COMMIT")
+            self._depth -= dropped
+            self._count_dropped(dropped)
+
+    def _drop_oldest_locked(self, count: int) -> int:
+        if count <= 0:
+            return 0
+        cur = self._conn.execute(
+            "DELETE FROM spool WHERE seq IN (SELECT seq FROM spool ORDER BY seq LIMIT ?)", (count,)
+        )
+        return cur.rowcount
+
+    def _count_dropped(self, count: int) -> None:
+        if count <= 0:
+            return
+        self.dropped += count
+        self._dropped_unlogged += count
+        self._flush_drop_log(force=False)
+
+    def _flush_drop_log(self, force: bool) -> None:
+        now = time.monotonic()
+        if self._dropped_unlogged and (force or now - self._last_drop_log >= DROP_LOG_INTERVAL_S):
+            log.warning(
+                "spool full (%d readings, mqtt.spool_max): dropped the %d oldest unsent readings "
+                "(%d in total since start)", self.max_items, self._dropped_unlogged, self.dropped,
+            )
+            self._dropped_unlogged = 0
+            self._last_drop_log = now
