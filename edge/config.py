@@ -112,9 +112,12 @@ class MqttConfig(Section):
 
 class HttpConfig(Section):
     enabled: bool = False
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", min_length=1, description="127.0.0.1 = this machine only; 0.0.0.0 = the LAN")
     port: int = Field(8080, ge=0, le=65535, description="0 = any free port")
     password_file: Path | None = Field(None, description="basic-auth password (user 'admin')")
+    stream_fps: float = Field(
+        10.0, gt=0, le=60, description="most annotated frames per second sent to viewers (shared by all)"
+    )
 
 
 class Config(Section):

@@ -11,9 +11,10 @@ import logging
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from edge import __version__
 from edge.annotate import annotate, encode_jpeg
@@ -28,6 +29,9 @@ from edge.sources import FrameSource, SourceExhausted, open_source
 from edge.state import SequenceCounter
 from edge.stats import LoopStats
 from edge.types import Frame, FrameResult, Reading
+
+if TYPE_CHECKING:
+    from edge.http import HttpServer
 
 log = logging.getLogger(__name__)
 STILL_PREFIXES = ("file:", "dir:")
@@ -46,6 +50,7 @@ class LiveView:
     """The latest state, shared read-only with the HTTP server (one writer: the loop)."""
 
     reading: Reading | None = None
+    recent: deque[Reading] = field(default_factory=lambda: deque(maxlen=20))  # newest last
     frame: Frame | None = None
     result: FrameResult | None = None
     stats: LoopStats = field(default_factory=LoopStats)
@@ -63,6 +68,7 @@ class Runner:
         self.stop_event = threading.Event()
         self.reload_requested = threading.Event()
         self.live = LiveView()
+        self.http: HttpServer | None = None
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self._on_stop)
@@ -114,10 +120,18 @@ class Runner:
         self.live.source = source
         log.info("source %s open; reading digits", source.describe())
         try:
+            if cfg.http.enabled:
+                from edge.http import HttpServer
+
+                self.http = HttpServer(self.live, cfg)
+                self.http.start()
             self._loop(source, pipeline, stabilizer, counter, sinks, classifier.name)
         finally:
             self.notifier.stopping()
             self.notifier.status("stopping: flushing readings")
+            if self.http is not None:
+                self.http.stop(timeout=3.0)
+                self.http = None
             source.close()
             sinks.close(timeout=3.0)
             counter.close()
@@ -199,6 +213,8 @@ class Runner:
             log.exception("frame %d could not be processed", frame.index)
             return
         stats.record_frame(result.latency_ms, result.stage_ms)
+        if self.http is not None:
+            self.http.observe(result)
         with self.live.lock:
             self.live.frame, self.live.result = frame, result
         stable = stabilizer.update(result)
@@ -217,6 +233,7 @@ class Runner:
         stats.readings += 1
         with self.live.lock:
             self.live.reading = reading
+            self.live.recent.append(reading)
         jpeg = None
         if self.config.mqtt.enabled and self.config.mqtt.snapshot:
             jpeg = encode_jpeg(annotate(frame.image, result.digits, result.numbers))

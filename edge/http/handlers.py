@@ -1,0 +1,114 @@
+"""The endpoints. Each reads LiveView when asked; none of them can block the frame loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from edge.http.auth import Handler
+from edge.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from edge.http.state import health, status
+
+if TYPE_CHECKING:
+    from edge.http.server import HttpServer
+
+log = logging.getLogger(__name__)
+
+BOUNDARY = "frame"
+ENDPOINTS = "/, /stream.mjpg, /snapshot.jpg, /api/reading, /api/status, /healthz, /metrics"
+NO_STORE = {"Cache-Control": "no-store"}
+PAGE_HEADERS = {
+    **NO_STORE,
+    "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "img-src 'self' blob:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class Handlers:
+    def __init__(self, server: HttpServer, fps: float, stall_timeout_s: float) -> None:
+        self.server = server
+        self.live = server.live
+        self.fps = fps
+        self.stall_timeout_s = stall_timeout_s
+
+    @web.middleware
+    async def not_found_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            return web.Response(status=404, text=f"404: no page {request.path}; there are: {ENDPOINTS}\n")
+
+    async def index(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.server.page, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
+
+    async def snapshot(self, request: web.Request) -> web.Response:
+        jpeg = await self.server.jpeg()
+        if jpeg is None:
+            return web.Response(status=503, text=f"503: no frame yet: {self._waiting_for()}\n", headers=NO_STORE)
+        return web.Response(body=jpeg, content_type="image/jpeg", headers=NO_STORE)
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        """MJPEG: a new part whenever there is a newer JPEG, until the client or the daemon goes."""
+        response = web.StreamResponse(headers={
+            **NO_STORE,
+            "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+            "X-Content-Type-Options": "nosniff",
+        })
+        server = self.server
+        interval = min(0.1, 1.0 / server.config.stream_fps)
+        server.viewers += 1
+        try:
+            await response.prepare(request)
+            last: bytes | None = None
+            while not server.closing.is_set():
+                jpeg = await server.jpeg()
+                if jpeg is not None and jpeg is not last:
+                    head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                    await response.write(head.encode() + jpeg + b"\r\n")
+                    last = jpeg
+                await asyncio.sleep(interval)
+        except (ConnectionError, RuntimeError):
+            # The viewer went away (ConnectionResetError) or the server is closing the
+            # transport (RuntimeError from a write after close): nothing to report.
+            log.debug("MJPEG viewer %s left", request.remote)
+        finally:
+            server.viewers -= 1
+        return response
+
+    async def reading(self, request: web.Request) -> web.Response:
+        with self.live.lock:
+            reading = self.live.reading
+        if reading is None:
+            return _json({"error": "no stable reading yet", "waiting_for": self._waiting_for()}, status=404)
+        return _json(reading.to_json())
+
+    async def status(self, request: web.Request) -> web.Response:
+        body = status(self.live, self.fps, self.stall_timeout_s, self.server.viewers)
+        body["stream_fps"] = self.server.config.stream_fps
+        return _json(body)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        h = health(self.live, self.fps, self.stall_timeout_s)
+        return web.Response(status=200 if h.ok else 503, text=f"{h.reason}\n", headers=NO_STORE)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body = self.server.metrics.render()
+        return web.Response(body=body, headers={**NO_STORE, "Content-Type": METRICS_CONTENT_TYPE})
+
+    def _waiting_for(self) -> str:
+        source = self.live.source
+        if source is None:
+            return "the source is not open yet"
+        return f"source {source.describe()} is {source.state}"
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, text=json.dumps(body, separators=(",", ":")), content_type="application/json", headers=NO_STORE
+    )
