@@ -26,6 +26,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.types import Box, Digit, Number, Reading
+
 MOSQUITTO = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")
 HOST = "127.0.0.1"
 
@@ -230,3 +232,11 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def sample_reading(seq: int, value: str | None = "4107", confidence: float = 0.97) -> Reading:
+    """A reading shaped like the pipeline's (digits and a number with boxes)."""
+    digits = tuple(Digit(int(c), 0.99, Box(10 + 30 * i, 20, 25, 40)) for i, c in enumerate(value or ""))
+    numbers = (Number(value, confidence, Box.union_all([d.box for d in digits]), digits),) if value else ()
+    return Reading(seq=seq, ts=time.time(), value=value, confidence=confidence if value else 0.0,
+                   numbers=numbers, digits=digits, latency_ms=7.4, model="digits_mlp_int8")
