@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -72,7 +73,8 @@ class HttpServer:
         if not self._started.wait(timeout):
             raise HttpError(f"http: the server on {host}:{port} did not start within {timeout:g} s")
         if self._error is not None:
-            reason = getattr(self._error, "strerror", None) or str(self._error)
+            err = self._error
+            reason = os.strerror(err.errno).lower() if isinstance(err, OSError) and err.errno else str(err)
             raise HttpError(f"http: cannot listen on {host}:{port}: {reason} (change http.host / http.port)")
         log.info("live view on %s%s", self.url, "" if self.auth is None else " (basic auth, user 'admin')")
         if self.auth is None and not _is_loopback(host):
