@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from edge.notify import Notifier
@@ -187,3 +189,53 @@ def test_pings_stop_while_the_frame_loop_hangs_and_resume_after(notify_socket: N
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=30)
+
+
+# ---- the real daemon ------------------------------------------------------------------------
+
+DIGIT_EDGE = str(Path(sys.executable).with_name("digit-edge"))
+QUIET_S = 2.5  # 2.5 watchdog intervals (7 ping periods) without a message = the pings stopped
+
+
+def test_daemon_watchdog_pings_stop_while_its_frame_loop_hangs(notify_socket: NotifySocket, tmp_path: Path) -> None:
+    """`digit-edge run` on a folder whose second "image" is a FIFO nobody writes to.
+
+    Reading it blocks the frame loop in open(2), as a hung camera driver would. The daemon
+    says READY after the first frame, then goes silent — under systemd, WatchdogSec= would
+    now restart it — and pings again once the FIFO is opened from this side.
+    """
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "1.png"), np.full((240, 320, 3), 255, np.uint8))
+    os.mkfifo(frames / "2.png")
+    cv2.imwrite(str(frames / "3.png"), np.full((240, 320, 3), 255, np.uint8))
+    model = os.environ.get("DIGIT_EDGE_TEST_MODEL")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"fps: 20\nstate_dir: {tmp_path / 'state'}\nmqtt: {{enabled: false}}\n"
+                      + (f"model: {model}\n" if model else ""), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("WATCHDOG_PID", "JOURNAL_STREAM")}
+    env.update({"NOTIFY_SOCKET": notify_socket.env_value, "WATCHDOG_USEC": "1000000"})
+    proc = subprocess.Popen([DIGIT_EDGE, "run", "--config", str(config), "--source", f"dir:{frames}"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        before = notify_socket.receive_until("READY=1", timeout=60)
+        assert before[0] == "STATUS=loading model"
+        assert "WATCHDOG=1" in before
+        # After READY the loop handles frame 1 and blocks on 2.png: wait for the silence.
+        for _ in range(100):
+            if notify_socket.receive(timeout=QUIET_S) is None:
+                break
+        else:
+            raise AssertionError("the daemon kept notifying while its frame loop was blocked")
+        assert proc.poll() is None  # hung, not dead
+        with open(frames / "2.png", "wb"):  # unblocks the daemon's open(); it skips the non-image
+            pass
+        after = notify_socket.receive_until("STOPPING=1", timeout=60)
+        assert after[0] == "WATCHDOG=1"  # the loop runs again: pings resume
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 0, stderr
+        assert "2.png" in stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
