@@ -73,9 +73,7 @@ class Handlers:
                     await response.write(head.encode() + jpeg + b"\r\n")
                     last = jpeg
                 await asyncio.sleep(interval)
-        except (ConnectionError, RuntimeError):
-            # The viewer went away (ConnectionResetError) or the server is closing the
-            # transport (RuntimeError from a write after close): nothing to report.
+        except ConnectionError:  # the viewer went away mid-stream: nothing to report
             log.debug("MJPEG viewer %s left", request.remote)
         finally:
             server.viewers -= 1
