@@ -28,6 +28,10 @@ _RUNTIMES = (
 )
 
 
+# Sidecar keys (written by converter/card.py) that describe() passes on, e.g. to MQTT `info`.
+_DESCRIBED = ("mnist_test_accuracy", "float_accuracy", "agreement", "date", "converter_version", "accuracy")
+
+
 class ModelError(Exception):
     """A model file that cannot be used; the message names the file and the problem."""
 
@@ -156,7 +160,7 @@ class Classifier:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "path": str(self.path), "runtime": self.runtime, **{
-            k: v for k, v in self.info.items() if k in ("accuracy", "float_accuracy", "agreement", "date")
+            k: v for k, v in self.info.items() if k in _DESCRIBED
         }}
 
 

@@ -1,0 +1,157 @@
+"""``digit-convert``: train the shipped MLP, convert a user's Keras model, evaluate int8 models.
+
+Errors are one line naming the file and the problem, with a non-zero exit; ``--debug`` adds
+tracebacks and TensorFlow's own logging. Inputs are checked before TensorFlow is imported,
+so a mistyped path fails in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from converter import ConverterError, __version__
+from converter.data import check_file, load_image_set, load_mnist
+
+log = logging.getLogger("digit-convert")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="digit-convert", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train, convert (Keras → int8 TFLite) and evaluate digit-edge models.")
+    p.add_argument("--version", action="version", version=f"digit-convert {__version__}")
+    p.add_argument("--debug", action="store_true", help="tracebacks and TensorFlow logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       help="train the seed MLP on augmented MNIST → .keras, int8 .tflite, report")
+    t.add_argument("--data", type=Path, help="MNIST npz (Keras layout); default: Keras download")
+    t.add_argument("--out", type=Path, default=Path("out/train"), help="output directory")
+    t.add_argument("--epochs", type=_positive, default=60, help="training epochs (≥ 1)")
+    t.add_argument("--seed", type=int, default=1, help="random seed (same seed, same weights)")
+    t.add_argument("--batch-size", type=_positive, default=128, help="batch size (≥ 1)")
+    t.add_argument("--limit", type=_positive, help="train on a class-balanced subset of N digits")
+    t.add_argument("--no-augment", action="store_true", help="train on MNIST as it is")
+    t.add_argument("--validation", type=int, default=0, metavar="N",
+                   help="hold out N training digits and show their accuracy each epoch")
+    t.add_argument("--workers", type=int, default=1, choices=range(0, 9), metavar="{0..8}",
+                   help="processes making augmented digits (0: in the training process)")
+    t.add_argument("--pen-digits", type=Path, metavar="CSV",
+                   help="also report accuracy on a labelled image set (image,label CSV of dark "
+                        "ink on paper), normalised as the daemon does; never used for training")
+
+    c = sub.add_parser("convert", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       help="a Keras .h5/.keras digit classifier → full-integer int8 .tflite")
+    c.add_argument("model", type=Path, metavar="MODEL.(h5|keras)")
+    c.add_argument("--out", type=Path, help="output .tflite (default: beside MODEL, _int8.tflite)")
+    c.add_argument("--representative", type=Path, metavar="MNIST.npz",
+                   help="calibration and test digits; default: Keras download")
+
+    e = sub.add_parser("evaluate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       help="accuracy of a .tflite model on MNIST test, through the daemon's code")
+    e.add_argument("model", type=Path, metavar="MODEL.tflite")
+    e.add_argument("--data", type=Path, help="MNIST npz (Keras layout); default: Keras download")
+    e.add_argument("--images", type=Path, metavar="CSV",
+                   help="evaluate on labelled images (image,label CSV) instead of MNIST")
+    e.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    return p
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return {"train": _train, "convert": _convert, "evaluate": _evaluate}[args.command](args)
+    except ConverterError as exc:
+        if args.debug:
+            raise
+        print(f"digit-convert: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("digit-convert: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # disk full, unwritable --out, ...
+        if args.debug:
+            raise
+        print(f"digit-convert: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _train(args: argparse.Namespace) -> int:
+    data = load_mnist(args.data).limited(args.limit, args.seed)
+    pen = (*load_image_set(args.pen_digits), str(args.pen_digits)) if args.pen_digits else None
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise ConverterError(f"{out}: --out must be a directory")
+    from converter.quantize import quiet_tensorflow
+
+    quiet_tensorflow(args.debug)
+    from converter.augment import Augment
+    from converter.train import TrainConfig, train
+
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                      augment=None if args.no_augment else Augment(),
+                      validation=args.validation, workers=args.workers)
+    report = train(data, out, cfg, _command_line(), pen)
+    m = report["model"]
+    print(f"float {m['float_accuracy'] * 100:.2f}%  int8 {m['mnist_test_accuracy'] * 100:.2f}%  "
+          f"agreement {m['agreement'] * 100:.2f}%  {m['size_bytes'] / 1024:.0f} KB  "
+          f"({report['training']['seconds_per_epoch']:.1f} s/epoch)")
+    if "pen_digits" in report:
+        print(f"pen digits ({args.pen_digits}): {report['pen_digits']['accuracy'] * 100:.2f}%")
+    print(f"wrote {out}/")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    check_file(args.model, "model file")
+    data = load_mnist(args.representative)
+    out: Path = args.out or args.model.with_name(f"{args.model.stem}_int8.tflite")
+    from converter.quantize import quiet_tensorflow
+
+    quiet_tensorflow(args.debug)
+    from converter.convert import convert_model
+
+    info = convert_model(args.model, out, data)
+    print(f"{out}: int8 {info['mnist_test_accuracy'] * 100:.2f}%  float "
+          f"{info['float_accuracy'] * 100:.2f}%  agreement {info['agreement'] * 100:.2f}%  "
+          f"{info['size_bytes'] / 1024:.0f} KB")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    check_file(args.model, "model file")
+    from converter.evaluate import evaluate_tflite, format_text, open_classifier
+
+    open_classifier(args.model)  # a bad model fails before the data is loaded or downloaded
+    if args.images:
+        x, y = load_image_set(args.images)
+        source = str(args.images)
+    else:
+        data = load_mnist(args.data)
+        x, y, source = data.x_test, data.y_test, f"{data.source} test"
+    evaluation, _ = evaluate_tflite(args.model, x, y, source)
+    print(json.dumps(evaluation.to_dict()) if args.json else format_text(evaluation))
+    return 0
+
+
+def _command_line() -> str:
+    return shlex.join(["digit-convert", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
