@@ -1,7 +1,7 @@
 """The MQTT sink: readings to the broker, through a spool on disk, none lost.
 
 ``publish`` only writes the reading to the spool (SQLite, fsynced) and returns; it never
-waits for the network. A publisher thread sends spooled readings in ``seq`` order on
+waits for the network. A publisher thread (publisher.py) sends spooled readings in ``seq`` order on
 ``P/reading`` (QoS 1) with a bounded window of unacknowledged messages, and deletes each
 one only when the broker's PUBACK has arrived. paho's network loop runs in its own thread,
 connects in the background (so the daemon starts while the broker is down), retries with
@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config import MqttConfig
 from edge.sinks.homeassistant import Topics, discovery_configs, node_id, status_topic
 from edge.sinks.mqtt_setup import ProblemLog, build_client, describe_connect_error, describe_refusal
+from edge.sinks.publisher import SpoolPublisher
 from edge.sinks.spool import Spool, SpoolError
 from edge.types import Reading
 
@@ -52,7 +52,6 @@ class MqttSink:
         self.topics = Topics(f"{cfg.topic_prefix}/{self.device_id}")
         self.client_id = cfg.client_id or f"digit-edge-{node_id(self.device_id)}"
         self.state = "connecting"  # for health pages: connecting / connected / disconnected: why
-        self.sent = 0
         self.reconnects = 0
         self._where = f"{cfg.host}:{cfg.port}"
         self._info = json.dumps(info, default=str)
@@ -60,23 +59,15 @@ class MqttSink:
         model_name = model.get("name") if isinstance(model, dict) else None
         self._ha_model = f"digit-edge ({model_name})" if model_name else "digit-edge"
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._connected = False
         self._connects = 0
         self._refused = False
         self._closing = False
         self._closed = False
-        self._inflight: dict[int, mqtt.MQTTMessageInfo] = {}  # seq -> paho's handle; publisher only
-        self._cursor = 0  # highest seq handed to paho in this process
         self._problems = ProblemLog()
         client = build_client(cfg, self.client_id)  # may raise MqttSetupError: before touching disk
         self.spool = Spool(state_dir, cfg.spool_max)
-        newest = self.spool.newest()
-        self._latest: bytes | None = newest.payload if newest else None
-        self._state_dirty = self._latest is not None
-        self._snapshot: bytes | None = None
-        self._snapshot_dirty = False
+        self._publisher = SpoolPublisher(client, self.spool, self.topics, WINDOW)
         client.will_set(self.topics.availability, "offline", qos=1, retain=True)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.max_inflight_messages_set(WINDOW + 16)  # + online, info, state, discovery
@@ -87,7 +78,6 @@ class MqttSink:
         client.on_publish = self._on_publish
         client.on_message = self._on_message
         self._client = client
-        self._publisher = threading.Thread(target=self._run_publisher, name="mqtt-publisher", daemon=True)
         client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         client.loop_start()
         self._publisher.start()
@@ -105,11 +95,7 @@ class MqttSink:
             self.spool.put(reading.seq, self.topics.reading, payload)
         except SpoolError as exc:
             log.error("%s; this reading will not reach MQTT", exc)
-        with self._lock:
-            self._latest, self._state_dirty = payload, True
-            if snapshot_jpeg is not None and self.cfg.snapshot:
-                self._snapshot, self._snapshot_dirty = snapshot_jpeg, True
-        self._wake.set()
+        self._publisher.offer(payload, snapshot_jpeg if self.cfg.snapshot else None)
 
     def publish_stats(self, stats: dict[str, Any]) -> None:
         if not self._connected or self._closing:
@@ -126,14 +112,10 @@ class MqttSink:
         self._closed = self._closing = True
         deadline = time.monotonic() + max(timeout, 0.0)
         reserve = min(1.0, timeout / 3)  # kept for `offline` and the disconnect
-        while self._connected and time.monotonic() < deadline - reserve and self._pending():
-            self._wake.set()
+        while self._connected and time.monotonic() < deadline - reserve and self._publisher.pending():
+            self._publisher.wake()
             time.sleep(0.02)
-        self._stop.set()
-        self._wake.set()
-        self._publisher.join(max(0.1, deadline - time.monotonic()))
-        if not self._publisher.is_alive():
-            self._delete_acked()
+        self._publisher.stop(max(0.1, deadline - time.monotonic()))
         if self._connected:
             info = self._client.publish(self.topics.availability, "offline", qos=1, retain=True)
             # If the connection goes away meanwhile, the broker sends the will instead.
@@ -145,7 +127,7 @@ class MqttSink:
         stopper.join(max(0.2, deadline - time.monotonic()))
         left = self.spool.depth()
         log.info("MQTT closed: %d readings acknowledged this run, %d left in the spool for the next start",
-                 self.sent, left)
+                 self._publisher.sent, left)
         self.state = "closed"
         self.spool.close()
 
@@ -158,7 +140,7 @@ class MqttSink:
             "spool_depth": self.spool.depth(),
             "reconnects": self.reconnects,
             "dropped": self.spool.dropped,
-            "sent": self.sent,
+            "sent": self._publisher.sent,
             "failed_attempts": self._problems.attempts,  # since the last successful connect
         }
 
@@ -185,15 +167,13 @@ class MqttSink:
         if ha.enabled:
             client.subscribe(status_topic(ha.discovery_prefix), qos=1)
             self._send_discovery(client)
-        with self._lock:  # only now may the publisher send: `online` goes first
+        with self._lock:
             self._connected = True
             self._connects += 1
             if self._connects > 1:
                 self.reconnects += 1
-            self._state_dirty = self._latest is not None
-            self._snapshot_dirty = self._snapshot is not None
         self.state = "connected"
-        self._wake.set()
+        self._publisher.set_connected(True)  # only now: `online` goes before any reading
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         # paho calls this from inside its `except OSError:` block: the exception is current.
@@ -206,6 +186,7 @@ class MqttSink:
                        reason_code: ReasonCode, properties: Properties | None) -> None:
         with self._lock:
             was_connected, self._connected = self._connected, False
+        self._publisher.set_connected(False)
         if self._closing or self._refused:
             return
         if was_connected:
@@ -220,7 +201,7 @@ class MqttSink:
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int,
                     reason_code: ReasonCode, properties: Properties) -> None:
-        self._wake.set()
+        self._publisher.wake()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         ha = self.cfg.homeassistant
@@ -234,60 +215,3 @@ class MqttSink:
                                     self.topics, self._ha_model)
         for topic, payload in configs:
             client.publish(topic, payload, qos=1, retain=True)
-
-    # -- the publisher thread ---------------------------------------------------------------
-
-    def _run_publisher(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(0.5)
-            self._wake.clear()
-            try:
-                self._pump()
-            except SpoolError as exc:
-                log.error("%s", exc)
-            except Exception:
-                log.exception("MQTT publisher: unexpected error; retrying")
-                self._stop.wait(1.0)
-
-    def _pump(self) -> None:
-        self._delete_acked()
-        if not self._connected:
-            return
-        self._publish_latest()
-        room = WINDOW - len(self._inflight)
-        if room <= 0:
-            return
-        for msg in self.spool.peek(after=self._cursor, limit=room):
-            info = self._client.publish(msg.topic, msg.payload, qos=1)
-            if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
-                # Not an error for QoS 1: paho keeps the message and sends it on reconnect.
-                info.rc = MQTTErrorCode.MQTT_ERR_SUCCESS
-            elif info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                log.warning("MQTT: reading %d not queued (%s); will retry", msg.seq, mqtt.error_string(info.rc))
-                return
-            self._inflight[msg.seq] = info
-            self._cursor = msg.seq
-
-    def _delete_acked(self) -> None:
-        acked = [seq for seq, info in self._inflight.items() if info.is_published()]
-        if not acked:
-            return
-        self.spool.delete(acked)
-        for seq in acked:
-            del self._inflight[seq]
-        self.sent += len(acked)
-
-    def _publish_latest(self) -> None:
-        with self._lock:
-            state = self._latest if self._state_dirty else None
-            snapshot = self._snapshot if self._snapshot_dirty else None
-            self._state_dirty = self._snapshot_dirty = False
-        if state is not None:
-            self._client.publish(self.topics.state, state, qos=1, retain=True)
-        if snapshot is not None:
-            self._client.publish(self.topics.snapshot, snapshot, qos=0, retain=True)
-
-    def _pending(self) -> bool:
-        with self._lock:
-            dirty = self._state_dirty
-        return dirty or bool(self._inflight) or self.spool.depth() > 0
