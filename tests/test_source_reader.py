@@ -112,7 +112,10 @@ def test_reader_recovers_a_stalled_camera(world: World, caplog: pytest.LogCaptur
     assert world.closed == world.opened  # every camera opened was released
 
 
-def test_reader_recovers_when_a_reopened_camera_stays_silent(world: World) -> None:
+def test_reader_recovers_when_a_reopened_camera_stays_silent(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="edge.sources")
     reader = LatestFrameReader("test:0", world.open, config(stall_timeout_s=0.2, reopen_backoff_max_s=0.3).camera)
     try:
         assert reader.read(5.0) is not None
@@ -122,6 +125,8 @@ def test_reader_recovers_when_a_reopened_camera_stays_silent(world: World) -> No
         wait_for(lambda: reader.reconnects == 1, "recovery")
     finally:
         reader.close()
+    reopened = [r for r in caplog.records if "reopened" in r.getMessage()]
+    assert len(reopened) >= 2 and [r.levelno for r in reopened].count(logging.INFO) == 1  # rate-limited
 
 
 def test_reader_abandons_a_read_that_never_returns(world: World, caplog: pytest.LogCaptureFixture) -> None:

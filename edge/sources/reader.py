@@ -73,7 +73,7 @@ class LatestFrameReader:
         self._outage_since: float | None = None
         self._busy: tuple[str, float, int] | None = None  # (call, since, generation)
         self._delay = min(BACKOFF_FIRST_S, self._backoff_max_s)
-        self._last_error = ""
+        self._said: set[str] = set()  # messages logged in this outage: repeats go to debug
         self._abandoned: list[threading.Thread] = []
         self._thread = self._start_worker(backend)
 
@@ -125,7 +125,7 @@ class LatestFrameReader:
             return
         self._abandoned = [t for t in self._abandoned if t.is_alive()]
         if len(self._abandoned) >= MAX_ABANDONED:
-            self._note_error(f"{len(self._abandoned)} camera threads are stuck; restart the service")
+            self._say(logging.ERROR, f"{len(self._abandoned)} camera threads are stuck; restart the service")
             return
         with self._cond:
             if generation != self._generation:
@@ -163,7 +163,7 @@ class LatestFrameReader:
         try:
             return fn()
         except Exception as exc:
-            self._note_error(f"{call}() failed: {exc}")
+            self._say(logging.WARNING, f"{call}() failed: {exc}")
             return None
         finally:
             with self._cond:
@@ -208,7 +208,7 @@ class LatestFrameReader:
                 self.reconnects += 1
                 self._outage_since = None
                 self._delay = min(BACKOFF_FIRST_S, self._backoff_max_s)
-                self._last_error = ""
+                self._said.clear()
             self._last_frame_at = self._watch_since = now
             self._state = "ok"
             self._cond.notify_all()
@@ -245,7 +245,7 @@ class LatestFrameReader:
             try:
                 backend = self._open_backend()
             except Exception as exc:
-                self._note_error(f"cannot reopen: {exc}")
+                self._say(logging.WARNING, f"cannot reopen: {exc}")
                 continue
             finally:
                 with self._cond:
@@ -254,14 +254,12 @@ class LatestFrameReader:
             self._description = backend.describe()
             with self._cond:
                 self._watch_since = time.monotonic()  # a full stall timeout to deliver
-            log.info("%s: reopened (%s); waiting for frames", self.label, self._description)
+            self._say(logging.INFO, f"reopened ({self._description}); waiting for frames")
             return backend
         return None
 
-    def _note_error(self, message: str) -> None:
-        """Log a backend error once; the same error again (every retry) only at debug."""
-        if message != self._last_error:
-            self._last_error = message
-            log.warning("%s: %s", self.label, message)
-        else:
-            log.debug("%s: %s", self.label, message)
+    def _say(self, level: int, message: str) -> None:
+        """Log a message once per outage; the same message again (every retry) only at debug."""
+        first = message not in self._said
+        self._said.add(message)
+        log.log(level if first else logging.DEBUG, "%s: %s", self.label, message)
