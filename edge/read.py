@@ -7,10 +7,10 @@ vertically, which tolerates a tilted sheet (±15°) where a fixed row band would
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Sequence
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 
 from edge.types import Box, Digit, FrameResult, Number
 
@@ -86,9 +86,11 @@ class StableRead:
 class Stabilizer:
     """A value becomes the stable reading once seen in ``k`` of the last ``n`` frames.
 
-    Voting is per digit: each digit of the newest frame is matched by position to the
-    digits of earlier frames, so one flickering digit in one frame does not reset the
-    whole number, and a digit must win ``k`` votes before it is reported.
+    The candidate is always the newest frame's reading, so a value that never stood on the
+    paper (a mix of the old and new number during a change) cannot be reported. Each of
+    its digits is matched by position to the digits of the earlier frames and must carry
+    the same label in ``k`` of them; a flicker in an older frame costs one vote, not the
+    whole number.
     """
 
     def __init__(self, k: int, n: int, gap_factor: float) -> None:
@@ -118,17 +120,10 @@ class Stabilizer:
             return StableRead(None, 1.0, (), ()) if empty >= self.k else None
         voted: list[Digit] = []
         for d in latest.digits:
-            votes: Counter[int] = Counter()
-            conf: dict[int, float] = {}
-            for r in self._history:
-                match = _nearest(d.box, r.digits)
-                if match is not None:
-                    votes[match.digit] += 1
-                    conf[match.digit] = conf.get(match.digit, 0.0) + match.confidence
-            label, count = votes.most_common(1)[0] if votes else (d.digit, 0)
-            if count < self.k:
+            support = [m for r in self._history if (m := _nearest(d.box, r.digits)) is not None and m.digit == d.digit]
+            if len(support) < self.k:
                 return None
-            voted.append(Digit(label, conf[label] / count, d.box))
+            voted.append(Digit(d.digit, sum(m.confidence for m in support) / len(support), d.box))
         digits, numbers = group_numbers(voted, self.gap_factor)
         confidence = min((n.confidence for n in numbers), default=1.0)
         return StableRead(reading_value(numbers), confidence, numbers, digits)

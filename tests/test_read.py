@@ -65,3 +65,12 @@ def test_matching_is_by_position() -> None:
     s.update(frame(digit(5, 10, 10)))
     # Same label far away is a different digit: no match, not stable yet.
     assert s.update(frame(digit(5, 300, 300))) is None
+
+
+def test_a_changing_number_never_yields_a_mix_of_old_and_new() -> None:
+    s = Stabilizer(k=3, n=5, gap_factor=0.6)
+    old = frame(digit(1, 10, 10), digit(2, 40, 10), digit(0, 70, 10), digit(8, 100, 10))
+    new = frame(digit(1, 10, 10), digit(2, 40, 10), digit(1, 70, 10), digit(1, 100, 10))
+    mixed = frame(digit(1, 10, 10), digit(2, 40, 10), digit(0, 70, 10), digit(1, 100, 10))
+    seen = [r.value for r in (s.update(f) for f in (old, old, old, mixed, new, new, new, new)) if r]
+    assert seen == ["1208", "1211"]
