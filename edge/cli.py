@@ -80,6 +80,10 @@ def setup_logging(level: str, debug: bool) -> None:
     from edge.logs import setup_logging as configure
 
     configure(level, debug=debug)
+    if not debug:  # OpenCV's own warnings (e.g. on a failed camera open) duplicate our errors
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
