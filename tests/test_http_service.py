@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from tests.http_daemon import DEADLINE_S, Daemon, open_stream, start_daemon, stop_daemon, wait_for, wait_listening
+from tests.imaging import draw_number, paper, save
 
 PASSWORD = "correct horse battery staple"
 
@@ -94,3 +98,61 @@ def test_sigterm_while_a_viewer_streams_stops_cleanly(tmp_path: Path) -> None:
         while sock.recv(65536):  # the server ends the stream
             pass
     assert "stopped after" in log
+
+
+class PausableCamera:
+    """An MJPEG camera on a free loopback port whose frames can be stopped (a stall) and resumed."""
+
+    def __init__(self, jpeg: bytes) -> None:
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.closing = threading.Event()
+        camera = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+                with contextlib.suppress(OSError):
+                    while not camera.closing.wait(0.05):
+                        if camera.flowing.is_set():
+                            self.wfile.write(head + jpeg + b"\r\n")
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cam.mjpg"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.closing.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_healthz_turns_503_with_the_reason_while_the_camera_stalls(tmp_path: Path) -> None:
+    canvas = paper(640, 480, seed=3)
+    draw_number(canvas, "42", 200, 180, 90, seed=4)
+    camera = PausableCamera(save(tmp_path / "frame.jpg", canvas).read_bytes())
+    d = start_daemon(tmp_path, "{enabled: true, port: 0}", "--source", camera.url,
+                     extra="camera: {stall_timeout_s: 1, reopen_backoff_max_s: 1}")
+    try:
+        wait_listening(d)
+        wait_for(lambda: d.request("/healthz")[0] == 200, "frames from the camera", d)
+        camera.flowing.clear()
+        wait_for(lambda: d.request("/healthz")[0] == 503, "/healthz to say 503", d)
+        body = d.request("/healthz")[2].decode()
+        assert re.fullmatch(r"no frame processed for \d+\.\d s \(limit 1\.0 s\) from http://127\.0\.0\.1:\d+/cam\.mjpg"
+                            r".* \((stalled|reopening|ok)\)\n", body), body
+        assert d.request("/snapshot.jpg")[0] == 200  # the last frame is still there to look at
+        camera.flowing.set()
+        wait_for(lambda: d.request("/healthz")[0] == 200, "/healthz to recover", d)
+        metrics = d.request("/metrics")[2].decode()
+        assert re.search(r"^digit_edge_source_reconnects_total [1-9]", metrics, re.M), metrics
+    finally:
+        stop_daemon(d)
+        camera.close()
