@@ -3,62 +3,29 @@
 from __future__ import annotations
 
 import json
-import queue
-import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from edge.sinks.spool import Spool
-from tests.mqtt_broker import Broker, Subscriber
+from tests.mqtt_broker import Broker, LineProcess, Subscriber
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class Child:
-    """``python -m tests.mqtt_child``; its stdout lines are collected by a thread."""
+class Child(LineProcess):
+    """``python -m tests.mqtt_child``: owns an MqttSink, prints ``seq N``/``done``/``connected``."""
 
     def __init__(self, broker: Broker, prefix: str, state_dir: Path, count: int) -> None:
-        cmd = [sys.executable, "-m", "tests.mqtt_child", "--host", broker.host, "--port", str(broker.port),
-               "--prefix", prefix, "--state-dir", str(state_dir), "--count", str(count)]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__([sys.executable, "-m", "tests.mqtt_child", "--host", broker.host,
+                          "--port", str(broker.port), "--prefix", prefix, "--state-dir", str(state_dir),
+                          "--count", str(count)], cwd=ROOT)
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.strip())
-
-    def wait_line(self, startswith: str, timeout: float = 30.0) -> str:
-        while True:
-            try:
-                line = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                raise AssertionError(f"child never printed {startswith!r}; got {self.lines}; "
-                                     f"stderr: {self.stderr()}") from None
-            self.lines.append(line)
-            if line.startswith(startswith):
-                return line
+    def wait_for(self, prefix: str) -> str:
+        return self.wait_line(lambda line: line.startswith(prefix))
 
     def seqs(self) -> list[int]:
         return [int(line.split()[1]) for line in self.lines if line.startswith("seq ")]
-
-    def stderr(self) -> str:
-        if self.proc.poll() is None:
-            return "(still running)"
-        return self.proc.stderr.read() if self.proc.stderr else ""
-
-    def terminate(self, timeout: float = 15.0) -> int:
-        self.proc.terminate()
-        return self.proc.wait(timeout)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def test_sigkill_makes_the_broker_publish_offline(mqtt_broker: Broker, topic_prefix: str, tmp_path: Path) -> None:
@@ -66,7 +33,7 @@ def test_sigkill_makes_the_broker_publish_offline(mqtt_broker: Broker, topic_pre
     sub = Subscriber(mqtt_broker, [topic])
     child = Child(mqtt_broker, topic_prefix, tmp_path / "state", count=3)
     try:
-        child.wait_line("connected")
+        child.wait_for("connected")
         assert sub.wait_for(lambda m: bool(m) and m[-1].payload == b"online")
         child.kill()  # no chance to say goodbye: the broker's last will does
         assert sub.wait_for(lambda m: m[-1].payload == b"offline"), [m.payload for m in sub.messages]
@@ -86,9 +53,9 @@ def test_sigterm_keeps_spooled_readings_and_seq_carries_on(
 
     first = Child(broker, topic_prefix, state, count=10)
     try:
-        first.wait_line("done")
+        first.wait_for("done")
         assert first.terminate() == 0, first.stderr()  # SIGTERM with the broker down: exits 0, promptly
-        first.wait_line("closed")
+        first.wait_for("closed")
     finally:
         first.kill()
     assert first.seqs() == list(range(1, 11))
@@ -100,12 +67,12 @@ def test_sigterm_keeps_spooled_readings_and_seq_carries_on(
     avail = Subscriber(broker, [f"{p}/availability"])
     second = Child(broker, topic_prefix, state, count=5)
     try:
-        second.wait_line("done")
+        second.wait_for("done")
         assert sub.wait_for(lambda _: set(range(1, 16)) <= {json.loads(m.payload)["seq"] for m in sub.messages},
                             timeout=40), [json.loads(m.payload)["seq"] for m in sub.messages]
         assert second.seqs() == list(range(11, 16))  # seq went on from the state directory
         assert second.terminate() == 0, second.stderr()
-        assert second.wait_line("closed") == "closed spool_depth=0"
+        assert second.wait_for("closed") == "closed spool_depth=0"
         assert avail.wait_for(lambda m: bool(m) and m[-1].payload == b"offline")
     finally:
         second.kill()
