@@ -59,18 +59,18 @@ def wait_for(condition: Callable[[], bool], what: str, daemon: Daemon | None = N
     raise AssertionError(f"{what} did not happen; daemon stderr:\n{daemon.log() if daemon else ''}")
 
 
-def write_config(tmp: Path, http: str, extra: str = "") -> Path:
+def write_config(tmp: Path, http: str, extra: str = "", mqtt: str = "mqtt: {enabled: false}") -> Path:
     model = os.environ.get("DIGIT_EDGE_TEST_MODEL")
     cfg = tmp / "config.yaml"
     cfg.write_text(
-        f"source: demo\nfps: 10\nstate_dir: {tmp / 'state'}\nmqtt: {{enabled: false}}\n"
+        f"source: demo\nfps: 10\nstate_dir: {tmp / 'state'}\n{mqtt}\n"
         f"{f'model: {model}' if model else ''}\nhttp: {http}\n{extra}\n"
     )
     return cfg
 
 
-def start_daemon(tmp: Path, http: str, *args: str, extra: str = "") -> Daemon:
-    cfg = write_config(tmp, http, extra)
+def start_daemon(tmp: Path, http: str, *args: str, extra: str = "", mqtt: str = "mqtt: {enabled: false}") -> Daemon:
+    cfg = write_config(tmp, http, extra, mqtt)
     out, err = tmp / "stdout.txt", tmp / "stderr.txt"
     with out.open("wb") as o, err.open("wb") as e:
         proc = subprocess.Popen([DIGIT_EDGE, "run", "--config", str(cfg), "--output", "json", *args],

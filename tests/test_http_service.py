@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import re
 import socket
 import threading
@@ -15,6 +16,7 @@ import pytest
 
 from tests.http_daemon import DEADLINE_S, Daemon, open_stream, start_daemon, stop_daemon, wait_for, wait_listening
 from tests.imaging import draw_number, paper, save
+from tests.mqtt_broker import Broker
 
 PASSWORD = "correct horse battery staple"
 
@@ -156,3 +158,28 @@ def test_healthz_turns_503_with_the_reason_while_the_camera_stalls(tmp_path: Pat
     finally:
         stop_daemon(d)
         camera.close()
+
+
+def test_broker_state_and_spool_show_on_status_and_metrics(tmp_path: Path, mqtt_broker: Broker,
+                                                           topic_prefix: str) -> None:
+    mqtt = (f"mqtt: {{enabled: true, host: {mqtt_broker.host}, port: {mqtt_broker.port}, "
+            f"topic_prefix: {topic_prefix}, device_id: cam, homeassistant: {{enabled: false}}}}")
+    d = start_daemon(tmp_path, "{enabled: true, port: 0}", mqtt=mqtt)
+    try:
+        wait_listening(d)
+
+        def broker(connected: bool) -> bool:
+            s = json.loads(d.request("/api/status")[2])
+            return bool(s["mqtt"]["enabled"] and s["mqtt"]["connected"] is connected)
+
+        wait_for(lambda: broker(True), "the MQTT connection on /api/status", d)
+        metrics = d.request("/metrics")[2].decode()
+        assert re.search(r"^digit_edge_mqtt_connected 1\.0$", metrics, re.M), metrics
+        assert re.search(r"^digit_edge_spool_depth \d", metrics, re.M), metrics
+        mqtt_broker.stop()
+        wait_for(lambda: broker(False), "the broker to show as offline", d)
+        status = json.loads(d.request("/api/status")[2])["mqtt"]
+        assert status["state"].startswith("disconnected") and status["spool_depth"] >= 0
+        assert d.request("/healthz")[0] == 200  # a broker outage does not make the camera unhealthy
+    finally:
+        stop_daemon(d)
