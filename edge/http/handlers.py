@@ -60,6 +60,9 @@ class Handlers:
             "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
             "X-Content-Type-Options": "nosniff",
         })
+        if request.method == "HEAD":
+            await response.prepare(request)
+            return response
         server = self.server
         interval = min(0.1, 1.0 / server.config.stream_fps)
         server.viewers += 1
