@@ -90,7 +90,6 @@ class Runner:
                 return 0
             self.reload_requested.clear()
             self.stop_event.clear()
-            self.notifier.reloading()
             try:
                 self.config = load_config(self.options.config_path)
                 log.info("configuration reloaded from %s", self.options.config_path or "defaults")
@@ -127,8 +126,12 @@ class Runner:
                 self.http.start()
             self._loop(source, pipeline, stabilizer, counter, sinks, classifier.name)
         finally:
-            self.notifier.stopping()
-            self.notifier.status("stopping: flushing readings")
+            # STOPPING=1 would make systemd treat a reload as the start of a shutdown.
+            if self.reload_requested.is_set():
+                self.notifier.reloading()
+                self.notifier.status("reloading the configuration")
+            else:
+                self.notifier.stopping("stopping: flushing readings")
             if self.http is not None:
                 self.http.stop(timeout=3.0)
                 self.http = None

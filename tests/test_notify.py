@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -235,6 +236,38 @@ def test_daemon_watchdog_pings_stop_while_its_frame_loop_hangs(notify_socket: No
         _, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 0, stderr
         assert "2.png" in stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+
+
+def test_daemon_reload_says_reloading_then_ready_and_stop_says_stopping(
+    notify_socket: NotifySocket, tmp_path: Path
+) -> None:
+    """SIGHUP (systemctl reload): RELOADING=1, then READY=1 once frames flow again — never
+    STOPPING=1, which systemd takes as the start of a shutdown (it would SIGKILL the daemon
+    TimeoutStopSec later). SIGTERM: STOPPING=1 and exit 0."""
+    model = os.environ.get("DIGIT_EDGE_TEST_MODEL")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"source: demo\nfps: 20\nstate_dir: {tmp_path / 'state'}\nmqtt: {{enabled: false}}\n"
+                      + (f"model: {model}\n" if model else ""), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("WATCHDOG_PID", "WATCHDOG_USEC")}
+    env["NOTIFY_SOCKET"] = notify_socket.env_value
+    proc = subprocess.Popen([DIGIT_EDGE, "run", "--config", str(config)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        notify_socket.receive_until("READY=1", timeout=60)
+        proc.send_signal(signal.SIGHUP)
+        during = notify_socket.receive_until("READY=1", timeout=60)
+        lines = [line for msg in during for line in msg.split("\n")]
+        assert "RELOADING=1" in lines
+        assert "STOPPING=1" not in lines, during
+        assert lines.index("RELOADING=1") < len(lines) - 1  # READY=1 came after it
+        proc.send_signal(signal.SIGTERM)
+        notify_socket.receive_until("STOPPING=1", timeout=60)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 0, stderr
     finally:
         if proc.poll() is None:
             proc.kill()
