@@ -26,6 +26,7 @@ DEFAULT_RATE_INTERVAL_S = 60.0
 # Libraries that are chatty at DEBUG/INFO; kept at WARNING unless --debug.
 _QUIET_LIBRARIES = ("paho", "PIL", "picamera2", "urllib3", "asyncio")
 # sd-daemon(3) priority prefixes, understood by journald on stdout/stderr.
+_debug_forced = False  # --debug was given: a reloaded log_level does not lower it
 _SYSLOG_PRIORITY = {
     logging.CRITICAL: 2,
     logging.ERROR: 3,
@@ -123,6 +124,8 @@ def setup_logging(
     over it and also lets the chatty libraries speak. Calling it again replaces the handler
     installed by the previous call (a SIGHUP reload may change the level).
     """
+    global _debug_forced
+    _debug_forced = debug
     out = stream if stream is not None else sys.stderr
     handler = logging.StreamHandler(out)
     handler.set_name("digit-edge")
@@ -145,6 +148,17 @@ def setup_logging(
         logging.getLogger(name).setLevel(logging.NOTSET if debug else max(resolved, logging.WARNING))
     logging.captureWarnings(True)
     return handler
+
+
+def set_level(level: str | int) -> None:
+    """Apply a new ``log_level`` (after a SIGHUP reload); ``--debug`` keeps winning."""
+    root = logging.getLogger()
+    if _debug_forced:
+        return
+    resolved = _level_number(level)
+    root.setLevel(resolved)
+    for name in _QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(resolved, logging.WARNING))
 
 
 def _level_number(level: str | int) -> int:

@@ -20,6 +20,7 @@ from edge import __version__
 from edge.annotate import annotate, encode_jpeg
 from edge.classify import Classifier
 from edge.config import Config, ConfigError, config_summary, load_config
+from edge.logs import set_level as set_log_level
 from edge.notify import Notifier
 from edge.pipeline import Pipeline
 from edge.read import Stabilizer
@@ -92,6 +93,7 @@ class Runner:
             self.stop_event.clear()
             try:
                 self.config = load_config(self.options.config_path)
+                set_log_level(self.config.log_level)
                 log.info("configuration reloaded from %s", self.options.config_path or "defaults")
             except ConfigError as exc:
                 log.error("reload refused, keeping the running configuration: %s", exc)

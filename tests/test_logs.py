@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.logs import RateLimitFilter, setup_logging
+from edge.logs import RateLimitFilter, set_level, setup_logging
 
 
 class Clock:
@@ -155,3 +155,19 @@ def test_a_process_logging_the_same_error_a_thousand_times_writes_one_line() -> 
     assert proc.stdout == ""
     assert len(lines) == 3, lines
     assert lines[1].endswith("ERROR   edge.runner: broker localhost:1883 unreachable")
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_a_reloaded_level_applies_unless_debug_was_asked_for() -> None:
+    out = io.StringIO()
+    setup_logging("INFO", stream=out)
+    set_level("ERROR")  # a SIGHUP reload with log_level: ERROR
+    logging.getLogger("edge.test").warning("hidden")
+    set_level("DEBUG")
+    logging.getLogger("edge.test").debug("now shown")
+    assert "hidden" not in out.getvalue() and "now shown" in out.getvalue()
+
+    setup_logging("INFO", debug=True, stream=out)
+    set_level("ERROR")  # --debug on the command line wins over the config
+    logging.getLogger("edge.test").debug("still shown")
+    assert "still shown" in out.getvalue()
