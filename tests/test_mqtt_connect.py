@@ -165,3 +165,16 @@ def test_tls_missing_ca_file_names_the_key(make_broker: Callable[..., Broker],
     missing = tmp_path / "ca.crt"
     with pytest.raises(MqttSetupError, match=f"mqtt.tls.ca_file {missing}: file not found"):
         sink_for(broker, tls={"enabled": True, "ca_file": missing})
+
+
+def test_duplicate_client_id_is_named_once_not_flooded(
+    mqtt_broker: Broker, sink_for: Callable[..., MqttSink], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="edge")
+    one = sink_for(mqtt_broker, device_id="twin")
+    two = sink_for(mqtt_broker, device_id="twin")  # same client id: the broker keeps kicking one out
+    assert wait_until(lambda: one.stats()["reconnects"] + two.stats()["reconnects"] >= 3), (one.stats(), two.stats())
+    named = warnings_with(caplog, "another client using client id 'digit-edge-twin'")
+    assert 1 <= len(named) <= 2, named  # at most once per sink, however often it flaps
+    lost = warnings_with(caplog, "MQTT connection to")
+    assert len(lost) <= 4, lost

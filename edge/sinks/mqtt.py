@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 WINDOW = 64  # readings handed to paho and not yet acknowledged
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
+FLAP_S = 10.0  # a connection that drops sooner than this counts as flapping
 
 
 class MqttSink:
@@ -62,6 +63,8 @@ class MqttSink:
         self._connected = False
         self._connects = 0
         self._refused = False
+        self._connected_at = 0.0
+        self._flaps = 0  # connections in a row that dropped within FLAP_S of connecting
         self._closing = False
         self._closed = False
         self._problems = ProblemLog()
@@ -158,8 +161,9 @@ class MqttSink:
             self._problems.report(kind, message)
             return
         after = f" after {self._problems.attempts} failed attempts" if self._problems.attempts else ""
-        log.info("MQTT connected to %s%s; %d readings waiting in the spool", self._where, after,
-                 self.spool.depth())
+        log.log(logging.INFO if self._flaps < 2 else logging.DEBUG,
+                "MQTT connected to %s%s; %d readings waiting in the spool", self._where, after, self.spool.depth())
+        self._connected_at = time.monotonic()
         self._problems.clear()
         client.publish(self.topics.availability, "online", qos=1, retain=True)
         client.publish(self.topics.info, self._info, qos=1, retain=True)
@@ -191,13 +195,28 @@ class MqttSink:
             return
         if was_connected:
             self.state = f"disconnected: connection lost ({reason_code})"
-            log.warning("MQTT connection to %s lost (%s); readings are spooled until it is back",
-                        self._where, reason_code)
+            self._note_connection_lost(client, reason_code)
         else:
             message = (f"MQTT broker {self._where} closed the connection before accepting it "
                        f"({reason_code}); a TLS port without mqtt.tls.enabled?")
             self.state = f"disconnected: {message}"
             self._problems.report(f"closed-{reason_code}", message)
+
+    def _note_connection_lost(self, client: mqtt.Client, reason_code: ReasonCode) -> None:
+        """Log a lost connection; if it keeps dropping right after connecting, back off and say once."""
+        lasted = time.monotonic() - self._connected_at
+        self._flaps = self._flaps + 1 if lasted < FLAP_S else 0
+        # paho forgets its backoff on every successful connect: keep it growing while we flap.
+        client.reconnect_delay_set(min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2**self._flaps), RECONNECT_MAX_S)
+        if self._flaps == 0:
+            log.warning("MQTT connection to %s lost (%s); readings are spooled until it is back",
+                        self._where, reason_code)
+        elif self._flaps == 1:
+            log.warning("MQTT connection to %s dropped %.1f s after connecting (%s); is another client using "
+                        "client id %r? (mqtt.client_id, or device_id, must be unique per device); backing off",
+                        self._where, lasted, reason_code, self.client_id)
+        else:
+            log.debug("MQTT connection dropped again right after connecting (%d times)", self._flaps)
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int,
                     reason_code: ReasonCode, properties: Properties) -> None:

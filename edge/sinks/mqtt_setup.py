@@ -18,7 +18,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.config import MqttConfig
+from edge.config import ConfigError, MqttConfig
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,11 @@ CREDENTIAL_NAME = "mqtt_password"
 REPEAT_LOG_INTERVAL_S = 600.0
 
 
-class MqttSetupError(Exception):
-    """The MQTT section points at something unusable (a missing file, ...); said for people."""
+class MqttSetupError(ConfigError):
+    """The MQTT section points at something unusable (a missing file, ...); said for people.
+
+    A ConfigError, so the CLI prints it as one line and exits non-zero, like any bad key.
+    """
 
 
 def read_password(cfg: MqttConfig) -> str | None:
