@@ -51,7 +51,8 @@ print(got, parts)
 class Sample:
     condition: str
     fps: float
-    cpu_ms_per_frame: float
+    cpu_ms_per_frame: float  # the whole process: loop, source, server and encoder threads
+    loop_cpu_ms_per_frame: float  # the frame-loop thread alone
     encodes_per_s: float
     viewer_fps: float
 
@@ -77,9 +78,10 @@ def measure(cfg: Config, condition: str, viewers: int, warmup: float, seconds: f
             time.sleep(warmup)
             stats = runner.live.stats
             enc0 = runner.http.cache.encoded if runner.http else 0
-            f0, c0, t0 = stats.frames, time.process_time(), time.monotonic()
+            tid = thread.native_id
+            f0, c0, l0, t0 = stats.frames, time.process_time(), _thread_cpu(tid), time.monotonic()
             time.sleep(seconds)
-            f1, c1, t1 = stats.frames, time.process_time(), time.monotonic()
+            f1, c1, l1, t1 = stats.frames, time.process_time(), _thread_cpu(tid), time.monotonic()
             enc1 = runner.http.cache.encoded if runner.http else 0
             parts = [int(p.communicate(timeout=warmup + seconds + 30)[0].split()[1]) for p in procs]
         finally:
@@ -87,7 +89,29 @@ def measure(cfg: Config, condition: str, viewers: int, warmup: float, seconds: f
             thread.join(30)
     frames = max(1, f1 - f0)
     viewer_fps = statistics.mean(parts) / (warmup + seconds) if parts else 0.0
-    return Sample(condition, frames / (t1 - t0), (c1 - c0) * 1000 / frames, (enc1 - enc0) / (t1 - t0), viewer_fps)
+    return Sample(condition, frames / (t1 - t0), (c1 - c0) * 1000 / frames, (l1 - l0) * 1000 / frames,
+                  (enc1 - enc0) / (t1 - t0), viewer_fps)
+
+
+def observe_cost_us(calls: int = 20000) -> float:
+    """What the frame loop pays per frame with the server on: Metrics.observe (histograms)."""
+    from edge.http.metrics import Metrics
+    from edge.runner import LiveView
+    from edge.types import FrameResult
+
+    metrics = Metrics(LiveView())
+    stages = {"gray": 0.2, "detect": 4.0, "normalize": 1.5, "classify": 0.1, "read": 0.05}
+    result = FrameResult((), (), 5.85, stages)
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        metrics.observe(result)
+    return (time.perf_counter() - t0) / calls * 1e6
+
+
+def _thread_cpu(tid: int | None) -> float:
+    """CPU seconds (user + system) of one thread of this process, from /proc (10 ms ticks)."""
+    fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait(cond: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
@@ -119,17 +143,25 @@ def main(argv: list[str] | None = None) -> int:
                 cfg = Config.model_validate({**base, "http": {"enabled": enabled, "port": 0}})
                 s = measure(cfg, name, viewers, args.warmup, args.seconds)
                 samples.append(s)
-                print(f"round {r + 1}: {name:<16} {s.fps:6.1f} frames/s  {s.cpu_ms_per_frame:5.1f} CPU ms/frame  "
-                      f"{s.encodes_per_s:5.1f} JPEG/s  viewers got {s.viewer_fps:4.1f} frames/s", flush=True)
-    print(f"\n{'condition':<16} {'frames/s':>9} {'ratio':>6} {'CPU ms/frame':>13} {'JPEG/s':>7}")
+                print(f"round {r + 1}: {name:<16} {s.fps:6.1f} frames/s  CPU ms/frame {s.cpu_ms_per_frame:5.2f} "
+                      f"(loop {s.loop_cpu_ms_per_frame:5.2f})  {s.encodes_per_s:5.1f} JPEG/s  "
+                      f"viewers got {s.viewer_fps:4.1f} frames/s", flush=True)
+    print(f"\n{'condition':<16} {'frames/s':>9} {'ratio':>6} {'CPU ms/frame':>13} {'ratio':>6} "
+          f"{'loop CPU ms/frame':>18} {'JPEG/s':>7}")
     base_fps = statistics.median(s.fps for s in samples if s.condition == "off")
+    base_cpu = statistics.median(s.cpu_ms_per_frame for s in samples if s.condition == "off")
     for name, _, _ in conditions:
         mine = [s for s in samples if s.condition == name]
         fps = statistics.median(s.fps for s in mine)
         cpu = statistics.median(s.cpu_ms_per_frame for s in mine)
+        loop = statistics.median(s.loop_cpu_ms_per_frame for s in mine)
         enc = statistics.median(s.encodes_per_s for s in mine)
-        print(f"{name:<16} {fps:9.1f} {fps / base_fps:6.3f} {cpu:13.2f} {enc:7.1f}")
-    print(f"\n{os.cpu_count()} CPUs; {args.rounds} rounds of {args.seconds:g} s after {args.warmup:g} s warm-up; "
+        print(f"{name:<16} {fps:9.1f} {fps / base_fps:6.3f} {cpu:13.2f} {cpu / base_cpu:6.3f} {loop:18.2f} {enc:7.1f}")
+    observe_us = observe_cost_us()
+    off_ms = 1000 / base_fps
+    print(f"\nper-frame hook with the server on (Metrics.observe): {observe_us:.1f} µs "
+          f"= {observe_us / 10 / off_ms:.2f}% of a {off_ms:.1f} ms frame")
+    print(f"{os.cpu_count()} CPUs; {args.rounds} rounds of {args.seconds:g} s after {args.warmup:g} s warm-up; "
           f"source {args.source} at fps {args.fps:g}")
     return 0
 
