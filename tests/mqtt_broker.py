@@ -13,7 +13,6 @@ port and the data, like a broker restarted by its service manager.
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import socket
 import subprocess
@@ -242,54 +241,3 @@ def sample_reading(seq: int, value: str | None = "4107", confidence: float = 0.9
     return Reading(seq=seq, ts=time.time(), value=value, confidence=confidence if value else 0.0,
                    numbers=numbers, digits=digits, latency_ms=7.4, model="digits_mlp_int8")
 
-
-class LineProcess:
-    """A subprocess whose stdout lines are collected by a thread, for ``wait_line``."""
-
-    def __init__(self, cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
-        self.cmd = cmd
-        self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-
-    def wait_line(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
-        """The next stdout line for which ``predicate`` holds (earlier lines are kept in ``lines``)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"{self.cmd[0]} printed no such line within {timeout}s; stdout: "
-                                     f"{self.lines[-5:]}; stderr: {self.stderr()[-2000:]}") from None
-            self.lines.append(line)
-            if predicate(line):
-                return line
-
-    def stderr(self) -> str:
-        if self.proc.poll() is None:
-            return "(still running)"
-        return self.proc.stderr.read() if self.proc.stderr else ""
-
-    def terminate(self, timeout: float = 15.0) -> int:
-        self.proc.terminate()
-        return self.proc.wait(timeout)
-
-    def wait(self, timeout: float = 60.0) -> int:
-        code = self.proc.wait(timeout)
-        self._reader.join(5)  # the rest of stdout, up to EOF
-        while not self._queue.empty():
-            self.lines.append(self._queue.get())
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)

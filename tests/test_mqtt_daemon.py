@@ -21,7 +21,8 @@ from edge.classify import default_model_path
 from edge.config import Config
 from edge.sinks.spool import Spool
 from edge.sources.demo import DemoSource
-from tests.mqtt_broker import Broker, LineProcess, Subscriber
+from tests.line_process import LineProcess
+from tests.mqtt_broker import Broker, Subscriber
 
 
 @pytest.fixture

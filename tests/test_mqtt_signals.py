@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.sinks.spool import Spool
-from tests.mqtt_broker import Broker, LineProcess, Subscriber
+from tests.line_process import LineProcess
+from tests.mqtt_broker import Broker, Subscriber
 
 ROOT = Path(__file__).resolve().parent.parent
 
