@@ -143,8 +143,10 @@ def test_broker_absent_at_start_then_everything_arrives(
 
 
 def test_broker_restart_mid_stream_loses_no_seq(
-    make_broker: Callable[..., Broker], make_sink: SinkFactory, topic_prefix: str
+    make_broker: Callable[..., Broker], make_sink: SinkFactory, topic_prefix: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="edge")
     broker = make_broker()
     p = f"{topic_prefix}/dev1"
     sub = parked_subscriber(broker, [f"{p}/reading"])
@@ -170,6 +172,9 @@ def test_broker_restart_mid_stream_loses_no_seq(
     first_seen = list(dict.fromkeys(seqs_on(sub, f"{p}/reading")))
     assert first_seen == sorted(first_seen), "readings must arrive in seq order (duplicates allowed)"
     assert sink.stats()["reconnects"] >= 1
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("lost" in m for m in said), said  # one restart is a lost connection, not a flapping one
+    assert not any("another client" in m for m in said), said
     sub.close()
 
 

@@ -161,7 +161,7 @@ class MqttSink:
             self._problems.report(kind, message)
             return
         after = f" after {self._problems.attempts} failed attempts" if self._problems.attempts else ""
-        log.log(logging.INFO if self._flaps < 2 else logging.DEBUG,
+        log.log(logging.INFO if self._flaps < 3 else logging.DEBUG,
                 "MQTT connected to %s%s; %d readings waiting in the spool", self._where, after, self.spool.depth())
         self._connected_at = time.monotonic()
         self._problems.clear()
@@ -203,18 +203,19 @@ class MqttSink:
             self._problems.report(f"closed-{reason_code}", message)
 
     def _note_connection_lost(self, client: mqtt.Client, reason_code: ReasonCode) -> None:
-        """Log a lost connection; if it keeps dropping right after connecting, back off and say once."""
+        """Log a lost connection; if it keeps dropping right after connecting, back off and say so once."""
         lasted = time.monotonic() - self._connected_at
         self._flaps = self._flaps + 1 if lasted < FLAP_S else 0
         # paho forgets its backoff on every successful connect: keep it growing while we flap.
-        client.reconnect_delay_set(min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2**self._flaps), RECONNECT_MAX_S)
-        if self._flaps == 0:
+        backoff = RECONNECT_MIN_S * 2 ** max(0, self._flaps - 1)
+        client.reconnect_delay_set(min(RECONNECT_MAX_S, backoff), RECONNECT_MAX_S)
+        if self._flaps < 2:
             log.warning("MQTT connection to %s lost (%s); readings are spooled until it is back",
                         self._where, reason_code)
-        elif self._flaps == 1:
-            log.warning("MQTT connection to %s dropped %.1f s after connecting (%s); is another client using "
-                        "client id %r? (mqtt.client_id, or device_id, must be unique per device); backing off",
-                        self._where, lasted, reason_code, self.client_id)
+        elif self._flaps == 2:
+            log.warning("MQTT connection to %s keeps dropping within seconds of connecting (%s); is another "
+                        "client using client id %r? (mqtt.client_id, or device_id, must be unique per device); "
+                        "backing off", self._where, reason_code, self.client_id)
         else:
             log.debug("MQTT connection dropped again right after connecting (%d times)", self._flaps)
 
