@@ -109,7 +109,11 @@ class Runner:
         k, n = (1, 1) if still else (cfg.read.stable_k, cfg.read.stable_n)
         stabilizer = Stabilizer(k, n, cfg.read.gap_factor)
         counter = SequenceCounter(cfg.resolved_state_dir())
-        sinks = self._make_sinks(cfg, classifier, spec)
+        try:
+            sinks = self._make_sinks(cfg, classifier, spec)
+        except BaseException:
+            counter.close()
+            raise
         self.live.model, self.live.stats = classifier, LoopStats()
         self.notifier.status(f"opening source {spec}")
         try:
