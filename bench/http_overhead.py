@@ -108,6 +108,30 @@ def observe_cost_us(calls: int = 20000) -> float:
     return (time.perf_counter() - t0) / calls * 1e6
 
 
+def encode_cost_ms(source: str, fps: float, frames: int = 30) -> float:
+    """CPU ms to annotate + JPEG-encode one frame: what each JPEG/s above costs."""
+    from edge.http.state import JpegCache
+    from edge.runner import LiveView
+    from edge.sources import open_source
+    from edge.types import FrameResult
+
+    live = LiveView()
+    cache = JpegCache(live, min_interval_s=0.0)
+    src = open_source(source, Config.model_validate({"fps": fps, "source": source}))
+    try:
+        total = 0.0
+        for _ in range(frames):
+            frame = src.read(timeout=5.0)
+            assert frame is not None
+            live.frame, live.result = frame, FrameResult((), (), 0.0)
+            t0 = time.process_time()
+            cache.get()
+            total += time.process_time() - t0
+    finally:
+        src.close()
+    return total / frames * 1000
+
+
 def _thread_cpu(tid: int | None) -> float:
     """CPU seconds (user + system) of one thread of this process, from /proc (10 ms ticks)."""
     fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -161,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     off_ms = 1000 / base_fps
     print(f"\nper-frame hook with the server on (Metrics.observe): {observe_us:.1f} µs "
           f"= {observe_us / 10 / off_ms:.2f}% of a {off_ms:.1f} ms frame")
+    enc_ms = encode_cost_ms(args.source, args.fps)
+    share = enc_ms * 10 / 1000  # at the default stream_fps: 10 JPEGs a second, shared by all viewers
+    print(f"one annotated JPEG: {enc_ms:.1f} CPU ms; at stream_fps 10: {share:.1%} of one core, "
+          "however many viewers")
     print(f"{os.cpu_count()} CPUs; {args.rounds} rounds of {args.seconds:g} s after {args.warmup:g} s warm-up; "
           f"source {args.source} at fps {args.fps:g}")
     return 0

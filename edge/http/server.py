@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -44,6 +45,7 @@ class HttpServer:
         self.cache = JpegCache(live, 1.0 / self.config.stream_fps)
         self.closing = threading.Event()
         self.url = ""
+        self.port = 0
         self._page = resources.files("edge.http").joinpath("index.html").read_bytes()
         self._handlers = Handlers(self, config.fps, config.camera.stall_timeout_s)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="http-jpeg")
@@ -76,7 +78,10 @@ class HttpServer:
             err = self._error
             reason = os.strerror(err.errno).lower() if isinstance(err, OSError) and err.errno else str(err)
             raise HttpError(f"http: cannot listen on {host}:{port}: {reason} (change http.host / http.port)")
-        log.info("live view on %s%s", self.url, "" if self.auth is None else " (basic auth, user 'admin')")
+        notes = [] if self.auth is None else ["basic auth, user 'admin'"]
+        if host in ("0.0.0.0", "::"):
+            notes.append(f"all interfaces: from another device open http://{socket.gethostname()}:{self.port}/")
+        log.info("live view on %s%s", self.url, f" ({'; '.join(notes)})" if notes else "")
         if self.auth is None and not _is_loopback(host):
             log.warning(
                 "http.host is %s and no http.password_file is set: anyone who can reach this machine "
@@ -105,7 +110,8 @@ class HttpServer:
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, self.config.host, self.config.port, shutdown_timeout=1.0)
             loop.run_until_complete(site.start())
-            self.url = _url(self.config.host, runner.addresses)
+            self.port = _bound_port(runner.addresses)
+            self.url = f"http://{_bracketed(self.config.host)}:{self.port}/"
         except Exception as exc:  # OSError (address in use, bad host) or a bad host name
             self._error = exc
             self._started.set()
@@ -151,11 +157,12 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _url(host: str, addresses: list[object]) -> str:
-    port = 0
+def _bound_port(addresses: list[object]) -> int:
     for addr in addresses:
         if isinstance(addr, tuple) and len(addr) >= 2:
-            port = int(addr[1])
-            break
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/"
+            return int(addr[1])
+    return 0
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
