@@ -139,6 +139,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from edge.doctor import run_doctor
 
+    setup_logging("WARNING", args.debug)
     return run_doctor(args.config)
 
 

@@ -52,6 +52,7 @@ ensure_venv() {  # ensure_venv EXTRAS
 ensure_test_tools() {
     apt_install mosquitto mosquitto mosquitto-clients
     apt_install openssl openssl
+    apt_install strace strace
     apt_install systemd-analyze systemd
     apt_install chromium chromium
 }
