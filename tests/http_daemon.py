@@ -33,19 +33,24 @@ class Daemon:
     port: int = 0
 
     def request(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        try:
-            conn.request("GET", path, headers=headers or {})
-            resp = conn.getresponse()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-        finally:
-            conn.close()
+        return get(self.host, self.port, path, headers)
 
     def log(self) -> str:
         return self.stderr.read_text(errors="replace")
 
     def readings(self) -> list[dict[str, object]]:
         return [json.loads(line) for line in self.stdout.read_text().splitlines() if line.strip()]
+
+
+def get(host: str, port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers with lower-case names, body) of one GET."""
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
 
 
 def wait_for(condition: Callable[[], bool], what: str, daemon: Daemon | None = None) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.http_daemon import DEADLINE_S, Daemon, open_stream, start_daemon, stop_daemon, wait_for, wait_listening
+from tests.http_daemon import DEADLINE_S, Daemon, get, open_stream, start_daemon, stop_daemon, wait_for, wait_listening
 from tests.imaging import draw_number, paper, save
 from tests.mqtt_broker import Broker
 
@@ -183,3 +183,24 @@ def test_broker_state_and_spool_show_on_status_and_metrics(tmp_path: Path, mqtt_
         assert d.request("/healthz")[0] == 200  # a broker outage does not make the camera unhealthy
     finally:
         stop_daemon(d)
+
+
+def test_before_the_first_frame_each_endpoint_says_what_it_waits_for() -> None:
+    from edge.config import Config
+    from edge.http import HttpServer
+    from edge.runner import LiveView
+
+    server = HttpServer(LiveView(), Config.model_validate({"http": {"enabled": True, "port": 0}}))
+    server.start()
+    try:
+        assert get("127.0.0.1", server.port, "/healthz")[::2] == (503, b"model not loaded\n")
+        status, _, body = get("127.0.0.1", server.port, "/snapshot.jpg")
+        assert (status, body) == (503, b"503: no frame yet: the source is not open yet\n")
+        status, _, body = get("127.0.0.1", server.port, "/api/reading")
+        assert status == 404 and json.loads(body) == {"error": "no stable reading yet",
+                                                      "waiting_for": "the source is not open yet"}
+        status, _, body = get("127.0.0.1", server.port, "/api/status")
+        assert status == 200 and json.loads(body)["frame"] is None
+        assert get("127.0.0.1", server.port, "/metrics")[0] == 200
+    finally:
+        server.stop()

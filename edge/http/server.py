@@ -108,7 +108,7 @@ class HttpServer:
         runner = web.AppRunner(self._make_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
         try:
             loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, self.config.host, self.config.port, shutdown_timeout=1.0)
+            site = web.TCPSite(runner, self.config.host, self.config.port)
             loop.run_until_complete(site.start())
             self.port = _bound_port(runner.addresses)
             self.url = f"http://{_bracketed(self.config.host)}:{self.port}/"
