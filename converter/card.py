@@ -59,7 +59,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 def write_confusion_png(path: Path, confusion: list[list[int]], title: str) -> None:
     """A 10x10 heat map, counts in the cells, diagonal in green, errors in red."""
     conf = np.asarray(confusion, np.float64)
-    cell, margin, top = 48, 40, 56
+    cell, margin, top = 48, 40, 72
     size = (top + 10 * cell + 10, margin + 10 * cell + 10)
     img = np.full((*size, 3), 255, np.uint8)
     font = cv2.FONT_HERSHEY_SIMPLEX
@@ -69,6 +69,7 @@ def write_confusion_png(path: Path, confusion: list[list[int]], title: str) -> N
     off_peak = max(1.0, float((conf - np.diag(np.diag(conf))).max()))
     for r in range(10):
         cv2.putText(img, str(r), (margin - 18, top + r * cell + 30), font, 0.5, (0, 0, 0), 1)
+        cv2.putText(img, str(r), (margin + r * cell + 19, top - 8), font, 0.5, (0, 0, 0), 1)
         for c in range(10):
             x, y = margin + c * cell, top + r * cell
             n = conf[r, c]
@@ -132,6 +133,10 @@ Reproduce (from the project's root, with the `[train]` extra installed):
 ```sh
 {command}
 ```
+
+The output directory then holds this card, the model, its sidecar, `confusion.png`,
+`report.json` (configuration, per-epoch history, versions) and the float
+`digits_mlp.keras`; `models/` ships the first four.
 
 Training is seeded (`keras.utils.set_random_seed`, TensorFlow op determinism, numpy
 generators per epoch), so the same command on the same versions gives the same weights.

@@ -23,48 +23,79 @@ log = logging.getLogger("digit-convert")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="digit-convert", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="digit-convert",
         description="Train, convert (Keras → int8 TFLite) and evaluate digit-edge models.")
     p.add_argument("--version", action="version", version=f"digit-convert {__version__}")
     p.add_argument("--debug", action="store_true", help="tracebacks and TensorFlow logging")
+    # --debug is also accepted after the command (default SUPPRESS keeps the global one).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="tracebacks and TensorFlow logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = sub.add_parser("train", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                       help="train the seed MLP on augmented MNIST → .keras, int8 .tflite, report")
-    t.add_argument("--data", type=Path, help="MNIST npz (Keras layout); default: Keras download")
-    t.add_argument("--out", type=Path, default=Path("out/train"), help="output directory")
-    t.add_argument("--epochs", type=_positive, default=60, help="training epochs (≥ 1)")
-    t.add_argument("--seed", type=int, default=1, help="random seed (same seed, same weights)")
-    t.add_argument("--batch-size", type=_positive, default=128, help="batch size (≥ 1)")
-    t.add_argument("--limit", type=_positive, help="train on a class-balanced subset of N digits")
+    t = sub.add_parser(
+        "train", parents=[common],
+        help="train the seed MLP on augmented MNIST → .keras, int8 .tflite, report")
+    t.add_argument("--data", type=Path, metavar="MNIST.npz",
+                   help="MNIST in Keras' npz layout (default: Keras' own download)")
+    t.add_argument("--out", type=Path, default=Path("out/train"), metavar="DIR",
+                   help="output directory (default: %(default)s)")
+    t.add_argument("--epochs", type=_positive, default=60, metavar="N",
+                   help="training epochs (default: %(default)s)")
+    t.add_argument("--seed", type=int, default=1, metavar="S",
+                   help="random seed; same seed, same weights (default: %(default)s)")
+    t.add_argument("--batch-size", type=_positive, default=128, metavar="N",
+                   help="batch size (default: %(default)s)")
+    t.add_argument("--limit", type=_positive, metavar="N",
+                   help="train on a class-balanced subset of N digits (quick trials)")
     t.add_argument("--no-augment", action="store_true", help="train on MNIST as it is")
-    t.add_argument("--validation", type=int, default=0, metavar="N",
+    t.add_argument("--dropout", type=_fraction, default=0.2, metavar="P",
+                   help="dropout after each hidden layer, 0..0.9 (default: %(default)s)")
+    t.add_argument("--validation", type=_positive, metavar="N",
                    help="hold out N training digits and show their accuracy each epoch")
-    t.add_argument("--workers", type=int, default=1, choices=range(0, 9), metavar="{0..8}",
-                   help="processes making augmented digits (0: in the training process)")
+    t.add_argument("--workers", type=int, default=1, choices=range(0, 9), metavar="0..8",
+                   help="processes making augmented digits; 0: in the training process "
+                        "(default: %(default)s)")
     t.add_argument("--pen-digits", type=Path, metavar="CSV",
                    help="also report accuracy on a labelled image set (image,label CSV of dark "
                         "ink on paper), normalised as the daemon does; never used for training")
 
-    c = sub.add_parser("convert", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                       help="a Keras .h5/.keras digit classifier → full-integer int8 .tflite")
+    c = sub.add_parser(
+        "convert", parents=[common],
+        help="a Keras .h5/.keras digit classifier → full-integer int8 .tflite")
     c.add_argument("model", type=Path, metavar="MODEL.(h5|keras)")
-    c.add_argument("--out", type=Path, help="output .tflite (default: beside MODEL, _int8.tflite)")
+    c.add_argument("--out", type=Path, metavar="MODEL.tflite",
+                   help="output file (default: beside MODEL, named <MODEL>_int8.tflite)")
     c.add_argument("--representative", type=Path, metavar="MNIST.npz",
-                   help="calibration and test digits; default: Keras download")
+                   help="MNIST npz for calibration and scoring (default: Keras' own download)")
 
-    e = sub.add_parser("evaluate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                       help="accuracy of a .tflite model on MNIST test, through the daemon's code")
+    e = sub.add_parser(
+        "evaluate", parents=[common],
+        help="accuracy of a .tflite model on MNIST test, through the daemon's code")
     e.add_argument("model", type=Path, metavar="MODEL.tflite")
-    e.add_argument("--data", type=Path, help="MNIST npz (Keras layout); default: Keras download")
+    e.add_argument("--data", type=Path, metavar="MNIST.npz",
+                   help="MNIST in Keras' npz layout (default: Keras' own download)")
     e.add_argument("--images", type=Path, metavar="CSV",
                    help="evaluate on labelled images (image,label CSV) instead of MNIST")
     e.add_argument("--json", action="store_true", help="one JSON object on stdout")
     return p
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 0.9:
+        raise argparse.ArgumentTypeError(f"must be within 0..0.9, got {value}")
+    return value
+
+
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
     return value
@@ -104,8 +135,9 @@ def _train(args: argparse.Namespace) -> int:
     from converter.train import TrainConfig, train
 
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                      dropout=args.dropout,
                       augment=None if args.no_augment else Augment(),
-                      validation=args.validation, workers=args.workers)
+                      validation=args.validation or 0, workers=args.workers)
     report = train(data, out, cfg, _command_line(), pen)
     m = report["model"]
     print(f"float {m['float_accuracy'] * 100:.2f}%  int8 {m['mnist_test_accuracy'] * 100:.2f}%  "
@@ -137,13 +169,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     check_file(args.model, "model file")
     from converter.evaluate import evaluate_tflite, format_text, open_classifier
 
-    open_classifier(args.model)  # a bad model fails before the data is loaded or downloaded
+    if args.images is None and args.data is None:
+        open_classifier(args.model)  # a bad model fails before the download
     if args.images:
         x, y = load_image_set(args.images)
         source = str(args.images)
     else:
         data = load_mnist(args.data)
-        x, y, source = data.x_test, data.y_test, f"{data.source} test"
+        x, y, source = data.x_test, data.y_test, f"MNIST test ({data.source})"
     evaluation, _ = evaluate_tflite(args.model, x, y, source)
     print(json.dumps(evaluation.to_dict()) if args.json else format_text(evaluation))
     return 0

@@ -37,7 +37,7 @@ def convert_model(model_path: Path, out: Path, data: Mnist) -> dict[str, Any]:
     out.write_bytes(tflite)
     float_pred = np.asarray(model.predict(as_model_input(model, data.x_test), batch_size=1000,
                                           verbose=0)).argmax(axis=1)
-    evaluation, int8_pred = evaluate_tflite(out, data.x_test, data.y_test, f"{data.source} test")
+    evaluation, int8_pred = evaluate_tflite(out, data.x_test, data.y_test, f"MNIST test ({data.source})")
     info = card.sidecar(
         out, out.stem, f"unknown (converted from {model_path.name})", describe_layers(model),
         evaluation, float((float_pred == data.y_test).mean()),

@@ -7,6 +7,8 @@ Training and evaluation take the data set's path as a flag; without it they fall
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import logging
 import zipfile
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ class Mnist:
     x_test: Images
     y_test: Labels
     source: str
+    sha256: str = ""  # of the npz file, so a report says exactly which data it used
 
     def limited(self, limit: int | None, seed: int = 0) -> Mnist:
         """A class-balanced random subset of ``limit`` training samples (test set unchanged)."""
@@ -43,8 +46,7 @@ class Mnist:
         rng = np.random.default_rng(seed)
         per_class = [rng.permutation(np.flatnonzero(self.y_train == c)) for c in range(10)]
         take = np.sort(np.concatenate([idx[: -(-limit // 10)] for idx in per_class])[:limit])
-        return Mnist(self.x_train[take], self.y_train[take], self.x_test, self.y_test,
-                     f"{self.source} (subset of {len(take)} training samples)")
+        return dataclasses.replace(self, x_train=self.x_train[take], y_train=self.y_train[take])
 
 
 def check_file(path: Path, what: str = "data file") -> None:
@@ -70,7 +72,8 @@ def load_mnist(path: Path | None) -> Mnist:
             arrays = {k: npz[k] for k in KEYS}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise ConverterError(f"{path}: not a readable .npz file ({_short(exc)})") from None
-    return _checked(arrays, str(path))
+    mnist = _checked(arrays, str(path))
+    return dataclasses.replace(mnist, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 def _download() -> Mnist:

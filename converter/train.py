@@ -79,7 +79,7 @@ def train(data: Mnist, out: Path, cfg: TrainConfig, command: str,
     tflite = out / f"{INT8_NAME}.tflite"
     tflite.write_bytes(to_int8_tflite(model, representative_sample(x, y, 1000, cfg.seed)))
     evaluation, int8_pred = evaluate_tflite(tflite, data.x_test, data.y_test,
-                                            f"{data.source} test")
+                                            f"MNIST test ({data.source})")
     agreement = float((int8_pred == float_pred).mean())
     info = card.sidecar(tflite, INT8_NAME, _training_data(data, cfg), ARCHITECTURE,
                         evaluation, float_acc, agreement)
@@ -91,6 +91,7 @@ def train(data: Mnist, out: Path, cfg: TrainConfig, command: str,
         "evaluation": evaluation.to_dict(),
         "training": {
             "command": command,
+            "data_sha256": data.sha256,
             "config": asdict(cfg),
             "summary": _summary(cfg, len(x)),
             "seconds": round(seconds, 1),
@@ -121,7 +122,7 @@ def _split(data: Mnist, cfg: TrainConfig) -> tuple[Images, Labels, Any]:
 def _training_data(data: Mnist, cfg: TrainConfig) -> str:
     held = f", {cfg.validation} held out" if cfg.validation else ""
     aug = "augmented (see report.json)" if cfg.augment else "not augmented"
-    return f"MNIST train ({len(data.y_train)} digits{held}; {data.source}), {aug}"
+    return f"MNIST train: {len(data.y_train)} digits{held} from {data.source}, {aug}"
 
 
 def _summary(cfg: TrainConfig, n: int) -> str:

@@ -1,0 +1,109 @@
+"""`digit-convert` end to end: train → int8 → evaluate, a user's .h5, the shipped model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.classify import Classifier, default_model_path
+from tests.converter_helpers import REPO, convert, mnist_npz, needs_tf, run_python
+
+SIDECAR_KEYS = {"name", "training_data", "mnist_test_accuracy", "float_accuracy", "agreement",
+                "date", "converter_version", "input"}
+
+
+@pytest.fixture(scope="module")
+def mnist_test() -> tuple[np.ndarray, np.ndarray]:
+    with np.load(mnist_npz()) as npz:
+        return npz["x_test"], npz["y_test"].astype(np.int64)
+
+
+# --- the shipped model (no TensorFlow needed) ---
+
+def test_shipped_model_meets_its_accuracy_on_mnist_test(mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
+    path = default_model_path()
+    assert path.is_file(), path
+    assert path.stat().st_size <= 300 * 1024
+    clf = Classifier(path)
+    x, y = mnist_test
+    accuracy = float((clf.predict_labels(x) == y).mean())
+    assert accuracy >= 0.988
+    info = json.loads(path.with_suffix(".json").read_text())
+    assert set(info) >= SIDECAR_KEYS
+    assert info["name"] == clf.name == "digits_mlp_int8"
+    assert info["mnist_test_accuracy"] == pytest.approx(accuracy, abs=1e-4)
+    assert abs(info["float_accuracy"] - accuracy) <= 0.002
+    assert clf.describe()["mnist_test_accuracy"] == info["mnist_test_accuracy"]
+
+
+def test_evaluate_command_on_the_shipped_model() -> None:
+    proc = convert("evaluate", REPO / "models" / "digits_mlp_int8.tflite", "--data", mnist_npz(),
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["samples"] == 10000
+    assert report["accuracy"] >= 0.988
+    assert min(report["per_class"]) >= 0.97
+    conf = np.array(report["confusion"])
+    assert conf.shape == (10, 10) and conf.sum() == 10000
+    assert np.trace(conf) == round(report["accuracy"] * 10000)
+
+
+def test_installed_package_finds_the_model_through_edge_models() -> None:
+    assert (REPO / "edge" / "models" / "digits_mlp_int8.tflite").is_file()
+    assert (REPO / "edge" / "models" / "digits_mlp_int8.json").is_file()
+
+
+NO_TF = """
+import sys
+import numpy as np
+import edge, edge.classify, edge.normalize, edge.cli
+from edge.classify import Classifier
+clf = Classifier()
+crop = np.zeros((28, 28), np.uint8); crop[6:22, 13:16] = 255  # a "1"
+print(clf.predict(np.stack([crop]))[0].digit, clf.runtime)
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
+print("imported:", heavy)
+"""
+
+
+def test_edge_classifies_without_importing_tensorflow(tmp_path: Path) -> None:
+    proc = run_python(NO_TF, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    digit, runtime = proc.stdout.splitlines()[0].split()
+    assert digit == "1"
+    assert runtime != "tensorflow.lite"
+    assert proc.stdout.splitlines()[1] == "imported: []"
+
+
+# --- training and conversion (TensorFlow in a subprocess, as a user runs them) ---
+
+@needs_tf
+def test_train_briefly_then_int8_then_evaluate(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = convert("train", "--data", mnist_npz(), "--out", out, "--epochs", "2",
+                   "--limit", "2000", "--seed", "3", "--workers", "0")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("digits_mlp.keras", "digits_mlp_int8.tflite", "digits_mlp_int8.json",
+                 "report.json", "confusion.png", "README.md"):
+        assert (out / name).is_file(), name
+    info = json.loads((out / "digits_mlp_int8.json").read_text())
+    assert set(info) >= SIDECAR_KEYS
+    assert info["input"]["dtype"] == "int8" and info["input"]["zero_point"] == -128
+    assert info["agreement"] >= 0.98  # int8 and float give the same digit
+    assert info["float_accuracy"] >= 0.7  # 2000 augmented digits, two epochs: ~80%
+    report = json.loads((out / "report.json").read_text())
+    assert report["training"]["config"]["seed"] == 3
+    assert len(report["training"]["history"]["loss"]) == 2
+    png = cv2.imread(str(out / "confusion.png"))
+    assert png is not None and png.shape[0] > 400
+
+    proc = convert("evaluate", out / "digits_mlp_int8.tflite", "--data", mnist_npz(), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["accuracy"] == info["mnist_test_accuracy"]
+    text = convert("evaluate", out / "digits_mlp_int8.tflite", "--data", mnist_npz())
+    assert "accuracy" in text.stdout and "confusion" in text.stdout
