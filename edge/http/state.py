@@ -18,6 +18,8 @@ from edge.types import Frame, utc_timestamp
 if TYPE_CHECKING:
     from edge.runner import LiveView
 
+RECENT = 10  # readings listed on the page, newest first
+
 
 @dataclass(frozen=True)
 class Health:
@@ -68,7 +70,7 @@ def status(live: LiveView, fps: float, stall_timeout_s: float, viewers: int) -> 
         "frame": None,
         "recent": [
             {"seq": r.seq, "ts": utc_timestamp(r.ts), "value": r.value, "confidence": round(r.confidence, 3)}
-            for r in reversed(recent)
+            for r in reversed(recent[-RECENT:])
         ],
         "viewers": viewers,
     }
