@@ -75,8 +75,7 @@ class HttpServer:
         if not self._started.wait(timeout):
             raise HttpError(f"http: the server on {host}:{port} did not start within {timeout:g} s")
         if self._error is not None:
-            err = self._error
-            reason = os.strerror(err.errno).lower() if isinstance(err, OSError) and err.errno else str(err)
+            reason = _reason(self._error)
             raise HttpError(f"http: cannot listen on {host}:{port}: {reason} (change http.host / http.port)")
         notes = [] if self.auth is None else ["basic auth, user 'admin'"]
         if host in ("0.0.0.0", "::"):
@@ -155,6 +154,14 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, socket.gaierror):  # a host name that does not resolve
+        return f"unknown host ({err.strerror})"
+    if isinstance(err, OSError) and err.errno:  # asyncio's message repeats the address; the errno says it
+        return os.strerror(err.errno).lower()
+    return str(err)
 
 
 def _bound_port(addresses: list[object]) -> int:
