@@ -7,6 +7,8 @@ import contextlib
 import json
 import re
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -204,3 +206,10 @@ def test_before_the_first_frame_each_endpoint_says_what_it_waits_for() -> None:
         assert get("127.0.0.1", server.port, "/metrics")[0] == 200
     finally:
         server.stop()
+
+
+def test_aiohttp_is_loaded_only_when_the_live_view_is_on() -> None:
+    code = ("import sys, edge.cli, edge.runner, edge.config; "
+            "print(sorted(m for m in ('aiohttp', 'prometheus_client', 'edge.http') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
