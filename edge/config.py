@@ -41,6 +41,33 @@ class DetectConfig(Section):
     max_height_frac: float = Field(
         0.9, gt=0, le=1, description="largest digit height as a fraction of the frame height"
     )
+    min_contrast: float = Field(
+        0.14, gt=0, lt=1, description="ink is at least this much darker than the paper around it (0..1)"
+    )
+    work_max_side: int = Field(
+        1280, ge=64, le=16384, description="bigger frames are analysed at this size (longest side, px)"
+    )
+    stroke_frac: float = Field(
+        0.06, gt=0, le=0.5, description="widest pen stroke, as a fraction of the frame's shorter side"
+    )
+    remove_lines: bool = Field(True, description="cut ruled/squared paper lines out of the ink")
+    merge_broken: bool = Field(True, description="join the pieces of a digit drawn with broken strokes")
+    split_touching: bool = Field(True, description="cut regions much wider than a digit into digits")
+    split_aspect: float = Field(
+        1.3, gt=0.5, le=10, description="a region wider than this x its height is split"
+    )
+    alt_aspect: float = Field(
+        0.9, gt=0.3, le=10, description="a region wider than this x its height is also tried cut in parts"
+    )
+    split_prior: float = Field(
+        0.5, ge=0, le=100, description="how strongly the aspect ratio, not the classifier, decides a split"
+    )
+    digit_aspect: float = Field(
+        0.75, gt=0.1, le=2, description="typical digit width / height, to count digits in a split"
+    )
+    max_fill: float = Field(
+        0.75, gt=0, le=1, description="a region whose box is inkier than this is a blob, not a digit"
+    )
 
 
 class ClassifyConfig(Section):

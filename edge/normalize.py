@@ -95,8 +95,17 @@ def ink_from_crop(gray: GrayImage, mask: GrayImage | None = None) -> FloatImage:
     return np.where(keep, ink, 0.0).astype(np.float32)
 
 
-def normalize_region(gray: GrayImage, region: Region, deskew: bool = False) -> GrayImage:
-    """Cut ``region`` from a greyscale frame and make it a 28x28 MNIST-style crop."""
+WORK_SIDE = 40  # crops are reduced to this (longest side) before the ink is measured
+
+
+def normalize_region(gray: GrayImage, region: Region, deskew: bool = False,
+                     work_side: int | None = WORK_SIDE) -> GrayImage:
+    """Cut ``region`` from a greyscale frame and make it a 28x28 MNIST-style crop.
+
+    A big crop is first reduced to ``work_side`` px (area averaging, its mask too): the
+    crop ends up 20 px tall anyway, and the per-pixel statistics then cost the same for
+    a 20 px and a 200 px digit.
+    """
     b = region.box
     crop = gray[b.y : b.y2, b.x : b.x2]
     if crop.size == 0:
@@ -104,4 +113,11 @@ def normalize_region(gray: GrayImage, region: Region, deskew: bool = False) -> G
     mask = region.mask
     if mask is not None and mask.shape != crop.shape:
         mask = None
+    longest = max(crop.shape)
+    if work_side is not None and longest > work_side:
+        f = work_side / longest
+        size = (max(1, round(crop.shape[1] * f)), max(1, round(crop.shape[0] * f)))
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        if mask is not None:
+            mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
     return fit_to_mnist(ink_from_crop(crop, mask), deskew=deskew)

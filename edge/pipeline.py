@@ -16,6 +16,7 @@ from edge.config import Config
 from edge.detect import find_regions
 from edge.normalize import normalize_region
 from edge.read import group_numbers
+from edge.split import pick_alternatives
 from edge.types import Digit, FrameResult, GrayImage
 
 
@@ -44,7 +45,7 @@ class Pipeline:
         t0 = time.perf_counter()
         gray = to_gray(image)
         t1 = time.perf_counter()
-        regions = find_regions(gray, self.detect_cfg)
+        regions = find_regions(gray, self.detect_cfg, alternatives=True)
         t2 = time.perf_counter()
         crops = np.stack([normalize_region(gray, r) for r in regions]) if regions else np.zeros(
             (0, 28, 28), np.uint8
@@ -52,10 +53,11 @@ class Pipeline:
         t3 = time.perf_counter()
         predictions = self.classifier.predict(crops)
         t4 = time.perf_counter()
+        keep = pick_alternatives(regions, predictions, self.detect_cfg)  # touching digits: whole or cut
         digits = [
-            Digit(p.digit, p.confidence, r.box)
-            for p, r in zip(predictions, regions, strict=True)
-            if p.confidence >= self.min_confidence
+            Digit(predictions[i].digit, predictions[i].confidence, regions[i].box)
+            for i in keep
+            if predictions[i].confidence >= self.min_confidence
         ]
         ordered, numbers = group_numbers(digits, self.gap_factor)
         t5 = time.perf_counter()
@@ -66,4 +68,5 @@ class Pipeline:
             "classify": (t4 - t3) * 1e3,
             "read": (t5 - t4) * 1e3,
         }
-        return FrameResult(ordered, numbers, (t5 - t0) * 1e3, stage_ms, regions=len(regions))
+        return FrameResult(ordered, numbers, (t5 - t0) * 1e3, stage_ms, regions=len(keep),
+                           candidates=tuple(regions[i].box for i in keep))

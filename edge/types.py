@@ -88,6 +88,10 @@ class Region:
 
     box: Box
     mask: GrayImage | None = None
+    # Touching digits: the detector may offer one ink blob both whole (parts=1) and cut
+    # into n digits (parts=n), all with the same group; the classifier picks one way.
+    group: int = -1
+    parts: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +126,7 @@ class FrameResult:
     latency_ms: float
     stage_ms: dict[str, float] = field(default_factory=dict)
     regions: int = 0  # candidate regions found by the detector (before the threshold)
+    candidates: tuple[Box, ...] = ()  # their boxes (for recall in the bench, and annotations)
 
 
 def utc_timestamp(ts: float) -> str:

@@ -1,0 +1,186 @@
+"""Accuracy: the whole crop path on HwD-1000 and USPS, and recall / end-to-end on scenes.
+
+A *reader* is anything with ``process(image) -> FrameResult`` (what it read, and in
+``candidates`` the regions its detector proposed): the real pipeline and the bare
+baseline are scored by the same code on the same images.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from bench.scenes import Scene
+from edge.types import Box, FrameResult
+
+Image = npt.NDArray[np.uint8]
+IOU = 0.5  # a found box matches a true one when their IoU is at least this
+
+
+class Reader(Protocol):
+    """``process`` returns what was read; ``FrameResult.candidates`` what was proposed."""
+
+    def process(self, image: Image) -> FrameResult: ...
+
+
+@dataclass
+class SceneScore:
+    digits: int = 0
+    found: int = 0  # true digits matched by a proposed region
+    read: int = 0  # true digits matched by an output digit with the right label
+    extra: int = 0  # output digits matching no true digit
+    scenes: int = 0
+    scenes_exact: int = 0  # every digit read right and nothing extra
+
+    @property
+    def recall(self) -> float:
+        return self.found / max(1, self.digits)
+
+    @property
+    def e2e(self) -> float:
+        return self.read / max(1, self.digits)
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"digits": self.digits, "recall": round(self.recall, 4), "e2e": round(self.e2e, 4),
+                "extra_per_scene": round(self.extra / max(1, self.scenes), 3),
+                "scenes_exact": round(self.scenes_exact / max(1, self.scenes), 4)}
+
+
+def _match(truth: list[Box], found: list[Box]) -> dict[int, int]:
+    """Greedy one-to-one matching by IoU: true index → found index."""
+    pairs = sorted(((t.iou(f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
+    used_t: set[int] = set()
+    used_f: set[int] = set()
+    out: dict[int, int] = {}
+    for iou, i, j in pairs:
+        if iou < IOU:
+            break
+        if i not in used_t and j not in used_f:
+            used_t.add(i)
+            used_f.add(j)
+            out[i] = j
+    return out
+
+
+def decode(jpeg: bytes) -> Image:
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError("scene JPEG did not decode")
+    return img  # type: ignore[no-any-return]
+
+
+def score_scenes(reader: Reader, scenes: Iterable[Scene], failures: list[int] | None = None) -> SceneScore:
+    score = SceneScore()
+    for scene in scenes:
+        image = decode(scene.jpeg)
+        truth = [t.box for t in scene.digits]
+        result = reader.process(image)
+        found = _match(truth, list(result.candidates))
+        read = _match(truth, [d.box for d in result.digits])
+        ok = sum(1 for i, j in read.items() if result.digits[j].digit == scene.digits[i].label)
+        extra = len(result.digits) - len(read)
+        score.digits += len(truth)
+        score.found += len(found)
+        score.read += ok
+        score.extra += extra
+        score.scenes += 1
+        exact = ok == len(truth) and extra == 0
+        score.scenes_exact += exact
+        if failures is not None and not exact:
+            failures.append(scene.seed)
+    return score
+
+
+# --- single digits drawn on paper -------------------------------------------------------
+
+def load_hwd(root: Path) -> tuple[list[Image], list[int]]:
+    """HwD-1000 glyphs as ink (white on black, 0..255) and their labels."""
+    images, labels = [], []
+    with open(root / "dataset.csv", newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            img = cv2.imread(str(root / row["image"]), cv2.IMREAD_GRAYSCALE)
+            if img is None:
+                raise FileNotFoundError(f"{root / row['image']}: not a readable image")
+            images.append(255 - img)
+            labels.append(int(row["label"]))
+    return images, labels
+
+
+def load_usps(path: Path) -> tuple[list[Image], list[int]]:
+    """USPS digits (16x16, values -1..1) as ink 0..255 and their labels."""
+    images, labels = [], []
+    with gzip.open(path, "rt", encoding="ascii") as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) != 257:
+                continue
+            vals = np.array(parts[1:], np.float32).reshape(16, 16)
+            images.append(np.clip((vals + 1.0) * 127.5, 0, 255).astype(np.uint8))
+            labels.append(int(float(parts[0])))
+    return images, labels
+
+
+def on_paper(ink: Image, seed: int) -> Image:
+    """Draw one glyph 60–100 px tall, dark pen on off-white paper, as a small BGR photo."""
+    rng = np.random.default_rng(seed)
+    height = int(rng.integers(60, 101))
+    rows = np.flatnonzero(ink.max(axis=1) > 25)
+    cols = np.flatnonzero(ink.max(axis=0) > 25)
+    if rows.size:
+        ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    gh, gw = ink.shape
+    width = max(2, round(gw * height / gh))
+    glyph = cv2.resize(ink, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255.0
+    canvas_h, canvas_w = height * 2 + 40, max(width * 2 + 40, height * 2)
+    paper = np.array(rng.uniform(200, 240, 3), np.float32)
+    img = np.empty((canvas_h, canvas_w, 3), np.float32)
+    img[:] = paper
+    y0, x0 = (canvas_h - height) // 2, (canvas_w - width) // 2
+    a = np.clip(glyph, 0, 1)[..., None]
+    pen = np.array(rng.uniform(10, 50, 3), np.float32)
+    img[y0 : y0 + height, x0 : x0 + width] = img[y0 : y0 + height, x0 : x0 + width] * (1 - a) + pen * a
+    img += rng.normal(0, 2.0, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@dataclass
+class CropScore:
+    total: int = 0
+    right: int = 0
+    none: int = 0  # nothing read (not found, or below the confidence threshold)
+    several: int = 0  # read as more than one digit
+
+    @property
+    def accuracy(self) -> float:
+        return self.right / max(1, self.total)
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"n": self.total, "accuracy": round(self.accuracy, 4), "none": self.none, "several": self.several}
+
+
+def score_crops(reader: Reader, glyphs: Iterable[tuple[Image, int]], seed: int = 0) -> CropScore:
+    """Right = the image reads as exactly the one true digit."""
+    score = CropScore()
+    for i, (ink, label) in enumerate(glyphs):
+        result = reader.process(on_paper(ink, seed + i))
+        score.total += 1
+        value = "".join(str(d.digit) for d in result.digits)
+        score.right += value == str(label)
+        score.none += not value
+        score.several += len(value) > 1
+    return score
+
+
+def iter_pairs(images: list[Image], labels: list[int], limit: int | None = None) -> Iterator[tuple[Image, int]]:
+    n = len(images) if limit is None else min(limit, len(images))
+    step = max(1, len(images) // n)
+    for i in range(0, len(images), step)[:n]:
+        yield images[i], labels[i]
