@@ -46,9 +46,9 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False)
     if scale < 1.0:
         size = (max(8, round(w0 * scale)), max(8, round(h0 * scale)))
         work = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    ink = ink_mask(work, cfg)
+    ink, weak = ink_masks(work, cfg)
     if cfg.remove_lines:
-        ink = remove_lines(ink)
+        ink = remove_lines(ink, weak)
     contours, _ = cv2.findContours(ink, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return []
@@ -64,8 +64,9 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False)
     return regions
 
 
-def ink_mask(gray: GrayImage, cfg: DetectConfig) -> GrayImage:
-    """255 where the pixel is darker than the paper around it by at least ``min_contrast``."""
+def ink_masks(gray: GrayImage, cfg: DetectConfig) -> tuple[GrayImage, GrayImage]:
+    """255 where a pixel is darker than the paper around it by ``min_contrast`` (ink),
+    and by half that (weak: where faint ruling is still continuous, for line finding)."""
     h, w = gray.shape
     sw, sh = max(2, w // BG_FACTOR), max(2, h // BG_FACTOR)
     small = cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_AREA)
@@ -76,8 +77,13 @@ def ink_mask(gray: GrayImage, cfg: DetectConfig) -> GrayImage:
     bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
     norm = cv2.divide(gray, bg, scale=255.0)
     _, ink = cv2.threshold(norm, 255.0 * (1.0 - cfg.min_contrast), 255, cv2.THRESH_BINARY_INV)
-    # Drop isolated pixels (sensor noise, JPEG ringing) before tracing outlines.
-    return cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))  # type: ignore[no-any-return]
+    _, weak = cv2.threshold(norm, 255.0 * (1.0 - 0.5 * cfg.min_contrast), 255, cv2.THRESH_BINARY_INV)
+    # Drop isolated pixels (sensor noise, JPEG ringing) before tracing outlines: an opening
+    # by 2x2, written out because morphologyEx would use one anchor for both halves of
+    # an even kernel and shift the whole picture by a pixel.
+    two = np.ones((2, 2), np.uint8)
+    ink = cv2.dilate(cv2.erode(ink, two, anchor=(0, 0)), two, anchor=(1, 1))
+    return ink, weak
 
 
 def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig,

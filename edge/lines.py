@@ -20,41 +20,65 @@ from edge.types import GrayImage
 HOUGH_BAND = math.radians(20)  # how far from horizontal/vertical a sheet may be turned
 MIN_SPAN = 0.45  # a line spans at least this fraction of the frame (width or height)
 KERNEL_FRAC = 0.12  # opening length, as a fraction of the frame's shorter side
+LONG_FRAC = 0.3  # a ruling piece is at least this long (fraction of the frame's width/height)
 
 
-def remove_lines(ink: GrayImage) -> GrayImage:
-    """``ink`` (0/255) without long thin straight lines; returns ``ink`` itself if none."""
+def remove_lines(ink: GrayImage, weak: GrayImage | None = None) -> GrayImage:
+    """``ink`` (0/255) without long thin straight lines; returns ``ink`` itself if none.
+
+    ``weak`` is the same picture thresholded more permissively: a faint line that breaks
+    up into dashes in ``ink`` is still continuous there, so it is found and removed whole.
+    """
     h, w = ink.shape
     if min(h, w) < 64:
         return ink
-    quarter = cv2.resize(ink, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
-    half = cv2.resize(ink, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    src = ink if weak is None else weak
+    half = cv2.resize(src, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     _, half = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)
+    quarter = cv2.resize(half, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
     length = max(9, int(KERNEL_FRAC * min(h, w) / 2)) | 1
-    found = np.zeros_like(half)
-    bridges: list[tuple[int, int]] = []
+    near: list[GrayImage] = []  # per direction (horizontal, vertical): pixels near a line
     for vertical in (False, True):
+        found = np.zeros_like(half)
         img = quarter.T if vertical else quarter
         angle = _dominant_angle(np.ascontiguousarray(img))
-        if angle is None:
-            continue
-        kernel = _line_kernel(angle, length)
-        if vertical:
-            kernel = np.ascontiguousarray(kernel.T)
-        opened = cv2.morphologyEx(half, cv2.MORPH_OPEN, kernel)
-        # Give back what is thick across the line direction: strokes, not ruling.
-        across = (1, 5) if not vertical else (5, 1)
-        thick = cv2.morphologyEx(opened, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, across))
-        found |= opened & ~cv2.dilate(thick, np.ones((3, 3), np.uint8))
-        bridges.append((1, 11) if not vertical else (11, 1))
-    if not bridges:
+        if angle is not None:
+            kernel = _line_kernel(angle, length)
+            if vertical:
+                kernel = np.ascontiguousarray(kernel.T)
+            # Thicken across the line by a pixel: a one-pixel digital line and the kernel's
+            # own staircase rarely line up all along, and the opening would miss pieces.
+            fat = cv2.dilate(half, np.ones((2, 1) if not vertical else (1, 2), np.uint8))
+            opened = cv2.morphologyEx(fat, cv2.MORPH_OPEN, kernel)
+            # Give back what is thick across the line direction: strokes, not ruling.
+            across = (1, 6) if not vertical else (6, 1)
+            thick = cv2.morphologyEx(opened, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, across))
+            opened &= ~cv2.dilate(thick, np.ones((3, 3), np.uint8))
+            # Only what runs on far beyond a digit is ruling; a digit's straight stroke is not.
+            span = LONG_FRAC * (half.shape[0] if vertical else half.shape[1])
+            contours, _ = cv2.findContours(opened, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            cv2.drawContours(found, [c for c in contours if max(cv2.boundingRect(c)[2:]) >= span], -1, 255,
+                             cv2.FILLED)
+        near.append(cv2.dilate(cv2.resize(found, (w, h), interpolation=cv2.INTER_NEAREST),
+                               np.ones((3, 3), np.uint8)))
+    if not near[0].any() and not near[1].any():
         return ink
-    band = cv2.resize(found, (w, h), interpolation=cv2.INTER_NEAREST)
-    band = cv2.dilate(band & ink, np.ones((3, 3), np.uint8))
+    # Pixel-exact: near a found line, a pixel is ruling only if the ink run through it,
+    # across the line, is no longer than a line is thick. A stroke that crosses the line
+    # runs on beyond it and stays. (The other direction's lines are left out of that run,
+    # or every grid crossing would count as a stroke.)
+    run = max(5, round(7 * min(h, w) / 480)) | 1
+    band = np.zeros_like(ink)
+    for i, size in ((0, (1, run)), (1, (run, 1))):
+        if near[i].any():
+            stroke = cv2.morphologyEx(src & ~near[1 - i], cv2.MORPH_OPEN,
+                                      cv2.getStructuringElement(cv2.MORPH_RECT, size))
+            band |= near[i] & src & ~stroke
     clean: GrayImage = ink & ~band
-    for kw, kh in bridges:
-        closed = cv2.morphologyEx(clean, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (kw, kh)))
-        clean |= closed & band
+    for i, size in ((0, (1, 9)), (1, (9, 1))):
+        if near[i].any():
+            closed = cv2.morphologyEx(clean, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, size))
+            clean |= closed & band & ink
     return clean
 
 
