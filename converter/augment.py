@@ -107,7 +107,8 @@ def _field_bank(rng: np.random.Generator, aug: Augment) -> np.ndarray:
     for f in raw.reshape(-1, CANVAS, CANVAS):
         cv2.GaussianBlur(f, (k, k), aug.elastic_sigma, dst=f)
     rms = np.sqrt((raw**2).mean(axis=(2, 3), keepdims=True) * 2)
-    return raw * (aug.elastic_alpha / np.maximum(rms, 1e-6))
+    fields: np.ndarray = raw * (aug.elastic_alpha / np.maximum(rms, 1e-6))
+    return fields
 
 
 def _restore_contrast(x: Images, rows: np.ndarray) -> Images:
@@ -127,6 +128,7 @@ def _blend(img: np.ndarray, other: np.ndarray, t: float) -> np.ndarray:
 
 def _jitter(img: np.ndarray, scale: float, shift: np.ndarray) -> np.ndarray:
     """Scale a fitted crop about its centre, then shift it by whole pixels."""
-    mat = np.float32([[scale, 0, (1 - scale) * 14 + shift[0]],
-                      [0, scale, (1 - scale) * 14 + shift[1]]])
-    return cv2.warpAffine(img, mat, (28, 28), flags=cv2.INTER_LINEAR, borderValue=0)
+    mat = np.array([[scale, 0, (1 - scale) * 14 + shift[0]],
+                    [0, scale, (1 - scale) * 14 + shift[1]]], np.float32)
+    out: np.ndarray = cv2.warpAffine(img, mat, (28, 28), flags=cv2.INTER_LINEAR, borderValue=0)
+    return out

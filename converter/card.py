@@ -100,9 +100,10 @@ def model_card(info: dict[str, Any], report: dict[str, Any], command: str) -> st
                   f"{q['zero_point']} ({q['meaning']})")
     return f"""# Model card: {info['name']}
 
-The digit classifier `digit-edge` runs by default: the seed project's MLP
-({info['architecture']}), trained with augmentation that prepares it for digits cut from
-camera frames, and quantised to full-integer int8 TFLite.
+The digit classifier `digit-edge` runs by default: the seed project's MLP,
+{info['architecture']},
+trained with augmentation that prepares it for digits cut from camera frames, and
+quantised to full-integer int8 TFLite.
 
 | | |
 | --- | --- |
@@ -139,7 +140,12 @@ The output directory then holds this card, the model, its sidecar, `confusion.pn
 `digits_mlp.keras`; `models/` ships the first four.
 
 Training is seeded (`keras.utils.set_random_seed`, TensorFlow op determinism, numpy
-generators per epoch), so the same command on the same versions gives the same weights.
+generators per epoch), so the same command with the same library versions on the same kind
+of CPU gives the same weights. To check the shipped file's figure:
+
+```sh
+digit-convert evaluate models/{info['name']}.tflite --data ../shared/data/mnist.npz
+```
 
 ## Limits
 

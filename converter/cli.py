@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MNIST in Keras' npz layout (default: Keras' own download)")
     t.add_argument("--out", type=Path, default=Path("out/train"), metavar="DIR",
                    help="output directory (default: %(default)s)")
-    t.add_argument("--epochs", type=_positive, default=60, metavar="N",
+    t.add_argument("--epochs", type=_positive, default=40, metavar="N",
                    help="training epochs (default: %(default)s)")
     t.add_argument("--seed", type=int, default=1, metavar="S",
                    help="random seed; same seed, same weights (default: %(default)s)")
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=_positive, metavar="N",
                    help="train on a class-balanced subset of N digits (quick trials)")
     t.add_argument("--no-augment", action="store_true", help="train on MNIST as it is")
-    t.add_argument("--dropout", type=_fraction, default=0.2, metavar="P",
+    t.add_argument("--dropout", type=_fraction, default=0.1, metavar="P",
                    help="dropout after each hidden layer, 0..0.9 (default: %(default)s)")
     t.add_argument("--validation", type=_positive, metavar="N",
                    help="hold out N training digits and show their accuracy each epoch")

@@ -150,4 +150,5 @@ def representative_sample(x: Images, y: np.ndarray, n: int = 1000, seed: int = 0
     rng = np.random.default_rng(seed)
     per = max(1, n // 10)
     idx = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per] for c in range(10)])
-    return x[np.sort(idx)]
+    sample: Images = x[np.sort(idx)]
+    return sample

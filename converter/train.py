@@ -34,11 +34,11 @@ INT8_NAME = f"{NAME}_int8"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 60
+    epochs: int = 40
     batch_size: int = 128
     seed: int = 1
     learning_rate: float = 1e-3  # Adam, cosine decay to 1 % of it
-    dropout: float = 0.2
+    dropout: float = 0.1
     label_smoothing: float = 0.0
     augment: Augment | None = field(default_factory=Augment)
     validation: int = 0  # hold out this many training digits to watch (tuning only)
