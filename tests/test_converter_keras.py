@@ -72,6 +72,10 @@ keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
                   keras.layers.Dense(10, activation="softmax")]).save("rgb32.keras")
 keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
                   keras.layers.Dense(5, activation="softmax")]).save("five.keras")
+logits = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])  # no softmax
+logits.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+logits.fit(x.reshape(-1, 784), y, epochs=2, verbose=0)
+logits.save("logits.keras")
 """
 
 
@@ -121,3 +125,16 @@ def test_truncated_h5_model(keras_models: Path) -> None:
     path = keras_models / "truncated.h5"
     proc = convert("convert", path, "--representative", mnist_npz())
     assert_one_line_error(proc, str(path), "cannot load the Keras model")
+
+
+def test_model_ending_in_logits_gets_a_softmax(keras_models: Path) -> None:
+    path = keras_models / "logits.keras"
+    proc = convert("convert", path, "--representative", mnist_npz())
+    assert proc.returncode == 0, proc.stderr
+    assert "appending a softmax" in proc.stderr
+    clf = Classifier(keras_models / "logits_int8.tflite")
+    with np.load(mnist_npz()) as npz:
+        x = npz["x_test"][:50]
+    probs = clf.probabilities(x)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=0.05)
+    assert json.loads((keras_models / "logits_int8.json").read_text())["float_accuracy"] >= 0.8
