@@ -43,8 +43,11 @@ ensure_venv() {  # ensure_venv EXTRAS
     want="$(cat pyproject.toml scripts/dev.sh | sha256sum | cut -c1-16)"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         say "installing digit-edge[$extras] into $VENV (first run takes a few minutes)"
-        if [ "$extras" = base ]; then "$VENV/bin/python" -m pip install -q -e .
-        else "$VENV/bin/python" -m pip install -q -e ".[$extras]"; fi
+        local target="."; [ "$extras" = base ] || target=".[$extras]"
+        local log="$VENV/pip-install.log"
+        if ! "$VENV/bin/python" -m pip install -q -e "$target" >"$log" 2>&1; then
+            cat "$log" >&2; say "pip install failed (log: $log)"; exit 1
+        fi
         echo "$want" > "$stamp"
     fi
 }
