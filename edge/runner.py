@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections import deque
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal
@@ -61,6 +62,18 @@ class LiveView:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+@dataclass(frozen=True)
+class _Session:
+    """What one run of the loop works with (rebuilt on each reload)."""
+
+    source: FrameSource
+    pipeline: Pipeline
+    stabilizer: Stabilizer
+    counter: SequenceCounter
+    sinks: FanOut
+    model_name: str
+
+
 class Runner:
     def __init__(self, config: Config, options: RunOptions, notifier: Notifier | None = None) -> None:
         self.config = config
@@ -99,52 +112,52 @@ class Runner:
                 log.error("reload refused, keeping the running configuration: %s", exc)
 
     def _run_once(self) -> None:
+        """Build everything for the current config, run the loop, close in reverse order."""
         cfg = self.config
         spec = self.options.source or cfg.source
-        self.notifier.status("loading model")
-        classifier = Classifier(cfg.model, threads=cfg.classify.threads)
-        log.info("model %s loaded (%s, runtime %s)", classifier.name, classifier.path, classifier.runtime)
-        pipeline = Pipeline(classifier, cfg)
-        still = spec.startswith(STILL_PREFIXES)
-        k, n = (1, 1) if still else (cfg.read.stable_k, cfg.read.stable_n)
-        stabilizer = Stabilizer(k, n, cfg.read.gap_factor)
-        counter = SequenceCounter(cfg.resolved_state_dir())
-        try:
+        with ExitStack() as stack:
+            self.notifier.status("loading model")
+            classifier = Classifier(cfg.model, threads=cfg.classify.threads)
+            log.info("model %s loaded (%s, runtime %s)", classifier.name, classifier.path, classifier.runtime)
+            still = spec.startswith(STILL_PREFIXES)
+            k, n = (1, 1) if still else (cfg.read.stable_k, cfg.read.stable_n)
+            counter = SequenceCounter(cfg.resolved_state_dir())
+            stack.callback(counter.close)
             sinks = self._make_sinks(cfg, classifier, spec)
-        except BaseException:
-            counter.close()
-            raise
-        self.live.model, self.live.stats = classifier, LoopStats()
-        self.notifier.status(f"opening source {spec}")
-        try:
+            stack.callback(sinks.close, 3.0)
+            self.live.model, self.live.stats = classifier, LoopStats()
+            self.notifier.status(f"opening source {spec}")
             source = open_source(spec, cfg)
-        except BaseException:
-            sinks.close(timeout=3.0)
-            counter.close()
-            raise
-        self.live.source = source
-        log.info("source %s open; reading digits", source.describe())
-        try:
+            stack.callback(source.close)
+            stack.callback(self._log_stopped)
+            self.live.source = source
+            log.info("source %s open; reading digits", source.describe())
             if cfg.http.enabled:
                 from edge.http import HttpServer
 
                 self.http = HttpServer(self.live, cfg)
+                stack.callback(self._stop_http)
                 self.http.start()
-            self._loop(source, pipeline, stabilizer, counter, sinks, classifier.name)
-        finally:
-            # STOPPING=1 would make systemd treat a reload as the start of a shutdown.
-            if self.reload_requested.is_set():
-                self.notifier.reloading()
-                self.notifier.status("reloading the configuration")
-            else:
-                self.notifier.stopping("stopping: flushing readings")
-            if self.http is not None:
-                self.http.stop(timeout=3.0)
-                self.http = None
-            source.close()
-            sinks.close(timeout=3.0)
-            counter.close()
-            log.info("stopped after %d frames, %d readings", self.live.stats.frames, self.live.stats.readings)
+            stack.callback(self._announce_stop)
+            session = _Session(source, Pipeline(classifier, cfg), Stabilizer(k, n, cfg.read.gap_factor),
+                               counter, sinks, classifier.name)
+            self._loop(session)
+
+    def _announce_stop(self) -> None:
+        # STOPPING=1 would make systemd treat a reload as the start of a shutdown.
+        if self.reload_requested.is_set():
+            self.notifier.reloading()
+            self.notifier.status("reloading the configuration")
+        else:
+            self.notifier.stopping("stopping: flushing readings")
+
+    def _stop_http(self) -> None:
+        if self.http is not None:
+            self.http.stop(timeout=3.0)
+            self.http = None
+
+    def _log_stopped(self) -> None:
+        log.info("stopped after %d frames, %d readings", self.live.stats.frames, self.live.stats.readings)
 
     def _make_sinks(self, cfg: Config, classifier: Classifier, spec: str) -> FanOut:
         sinks: list[Sink] = [ConsoleSink(self.options.output)]
@@ -162,16 +175,8 @@ class Runner:
             sinks.append(mqtt)
         return FanOut(sinks)
 
-    def _loop(
-        self,
-        source: FrameSource,
-        pipeline: Pipeline,
-        stabilizer: Stabilizer,
-        counter: SequenceCounter,
-        sinks: FanOut,
-        model_name: str,
-    ) -> None:
-        cfg, stats = self.config, self.live.stats
+    def _loop(self, session: _Session) -> None:
+        cfg, stats, source, sinks = self.config, self.live.stats, session.source, session.sinks
         period = 1.0 / cfg.fps
         ready = False
         next_stats = time.monotonic() + cfg.mqtt.stats_interval_s
@@ -197,7 +202,7 @@ class Runner:
                 log.info("ready: first frame %dx%d from %s", frame.image.shape[1], frame.image.shape[0],
                          source.describe())
                 ready = True
-            self._process(frame, pipeline, stabilizer, counter, sinks, model_name)
+            self._process(frame, session)
             if self.options.max_frames is not None and stats.frames >= self.options.max_frames:
                 log.info("processed --max-frames %d frames", self.options.max_frames)
                 break
@@ -205,18 +210,10 @@ class Runner:
                 next_due = max(next_due + period, time.monotonic() - period)
                 self.stop_event.wait(max(0.0, next_due - time.monotonic()))
 
-    def _process(
-        self,
-        frame: Frame,
-        pipeline: Pipeline,
-        stabilizer: Stabilizer,
-        counter: SequenceCounter,
-        sinks: FanOut,
-        model_name: str,
-    ) -> None:
+    def _process(self, frame: Frame, session: _Session) -> None:
         stats = self.live.stats
         try:
-            result = pipeline.process(frame.image)
+            result = session.pipeline.process(frame.image)
         except Exception:
             stats.errors += 1
             log.exception("frame %d could not be processed", frame.index)
@@ -226,18 +223,18 @@ class Runner:
             self.http.observe(result)
         with self.live.lock:
             self.live.frame, self.live.result = frame, result
-        stable = stabilizer.update(result)
+        stable = session.stabilizer.update(result)
         if stable is None:
             return
         reading = Reading(
-            seq=counter.next(),
+            seq=session.counter.next(),
             ts=frame.ts,
             value=stable.value,
             confidence=stable.confidence,
             numbers=stable.numbers,
             digits=stable.digits,
             latency_ms=result.latency_ms,
-            model=model_name,
+            model=session.model_name,
         )
         stats.readings += 1
         with self.live.lock:
@@ -246,7 +243,7 @@ class Runner:
         jpeg = None
         if self.config.mqtt.enabled and self.config.mqtt.snapshot:
             jpeg = encode_jpeg(annotate(frame.image, result.digits, result.numbers))
-        sinks.publish(reading, jpeg)
+        session.sinks.publish(reading, jpeg)
 
     def _stats_payload(self, source: FrameSource) -> dict[str, Any]:
         payload = self.live.stats.snapshot()
