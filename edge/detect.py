@@ -28,6 +28,7 @@ from edge.split import split_group
 from edge.types import Box, GrayImage, Region
 
 BG_FACTOR = 4  # the background is estimated on a 1/4-size image
+GROW = 0  # hysteresis steps from ink into weak ink
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -54,9 +55,12 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False)
         return []
     rects = np.array([cv2.boundingRect(c) for c in contours], np.float64).reshape(-1, 4)
     regions: list[Region] = []
-    for ids in _group_pieces(rects, ink.shape, cfg, scale):
-        box, mask = _group_mask(ink, contours, rects, ids)
-        if not _plausible(box, mask, ink.shape, cfg, scale):
+    for ids, corners in _group_pieces(rects, ink.shape, cfg, scale):
+        box = Box(*(int(v) for v in corners[:2]), *(int(v) for v in corners[2:] - corners[:2]))
+        if not _plausible_box(box, ink.shape, cfg, scale):
+            continue
+        mask = _group_mask(ink, contours, box, ids)
+        if not _plausible_ink(box, mask, cfg):
             continue
         gid = len(regions)
         for part_box, part_mask, parts in split_group(box, mask, cfg, alternatives):
@@ -68,8 +72,10 @@ def ink_masks(gray: GrayImage, cfg: DetectConfig) -> tuple[GrayImage, GrayImage]
     """255 where a pixel is darker than the paper around it by ``min_contrast`` (ink),
     and by half that (weak: where faint ruling is still continuous, for line finding)."""
     h, w = gray.shape
+    # Two halvings: OpenCV's area resize has a fast path for exactly 2x, not for 4x.
+    half = cv2.resize(gray, (max(2, w // 2), max(2, h // 2)), interpolation=cv2.INTER_AREA)
     sw, sh = max(2, w // BG_FACTOR), max(2, h // BG_FACTOR)
-    small = cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(half, (sw, sh), interpolation=cv2.INTER_AREA)
     # Closing (max then min) with a kernel wider than any pen stroke leaves only paper;
     # unlike a plain max filter it keeps the edges of shadows and of the sheet in place.
     k = 2 * max(1, round(min(sh, sw) * cfg.stroke_frac)) + 1
@@ -83,12 +89,19 @@ def ink_masks(gray: GrayImage, cfg: DetectConfig) -> tuple[GrayImage, GrayImage]
     # an even kernel and shift the whole picture by a pixel.
     two = np.ones((2, 2), np.uint8)
     ink = cv2.dilate(cv2.erode(ink, two, anchor=(0, 0)), two, anchor=(1, 1))
+    # Hysteresis: let ink grow a few pixels into the weak mask, so faint pencil strokes
+    # stay joined where they pale for a moment.
+    for _ in range(GROW):
+        ink = cv2.dilate(ink, np.ones((3, 3), np.uint8)) & weak
     return ink, weak
 
 
 def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig,
-                  scale: float) -> list[list[int]]:
-    """Drop specks and sheet edges; merge the pieces of broken digits. → index groups."""
+                  scale: float) -> list[tuple[list[int], FloatArray]]:
+    """Drop specks and sheet edges; merge the pieces of broken digits.
+
+    Returns (contour indices, box as x1, y1, x2, y2) per group.
+    """
     fh, fw = shape[0], shape[1]
     x, y, w, h = rects.T
     min_h = max(4.0, cfg.min_height_px * scale)
@@ -100,59 +113,87 @@ def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig,
     idx = np.flatnonzero(~(edge | speck))
     if idx.size == 0:
         return []
-    parent = list(range(idx.size))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    if cfg.merge_broken and 1 < idx.size <= 600:
-        bx, by, bw, bh = x[idx], y[idx], w[idx], h[idx]
-        ox = np.minimum(bx[:, None] + bw[:, None], bx + bw) - np.maximum(bx[:, None], bx)
-        oy = np.minimum(by[:, None] + bh[:, None], by + bh) - np.maximum(by[:, None], by)
-        minw, minh = np.minimum(bw[:, None], bw), np.minimum(bh[:, None], bh)
-        maxh = np.maximum(bh[:, None], bh)
-        # Stacked pieces (a stroke cut by a ruled line, a "5"'s loose top bar): they share
-        # columns and the vertical gap between them is small next to the digit's height.
-        stacked = (ox >= 0.3 * minw) & (oy >= -(0.2 * maxh + 2)) & (oy <= 0.35 * minh)
-        # A fragment lying mostly inside a bigger digit's box (a "4"'s or "7"'s cross bar).
-        inside = (ox >= 0.6 * minw) & (oy >= 0.6 * minh) & (minh <= 0.65 * maxh)
-        tall = np.maximum(by[:, None] + bh[:, None], by + bh) - np.minimum(by[:, None], by)
-        wide = np.maximum(bx[:, None] + bw[:, None], bx + bw) - np.minimum(bx[:, None], bx)
-        ok = (stacked | inside) & (tall <= max_h) & (wide <= cfg.split_aspect * tall)
-        for i, j in zip(*np.nonzero(np.triu(ok, 1)), strict=True):
-            ri, rj = root(int(i)), root(int(j))
+    groups = [[int(i)] for i in idx]
+    boxes = np.stack([x[idx], y[idx], x[idx] + w[idx], y[idx] + h[idx]], axis=1)
+    # Merge pairs, then pairs of the merged groups: faint pencil breaks a digit into
+    # several pieces whose gaps only look small next to the partly assembled digit.
+    for _ in range(3 if cfg.merge_broken else 0):
+        if not 1 < len(groups) <= 600:
+            break
+        pairs = _mergeable(boxes, cfg, max_h)
+        if not pairs:
+            break
+        parent = list(range(len(groups)))
+        for i, j in pairs:
+            ri, rj = _root(parent, i), _root(parent, j)
             if ri != rj:
                 parent[rj] = ri
-    groups: dict[int, list[int]] = {}
-    for k in range(idx.size):
-        groups.setdefault(root(k), []).append(int(idx[k]))
-    return list(groups.values())
+        roots = np.array([_root(parent, k) for k in range(len(groups))])
+        keys, inverse = np.unique(roots, return_inverse=True)
+        merged: list[list[int]] = [[] for _ in keys]
+        for k, g in enumerate(groups):
+            merged[inverse[k]].extend(g)
+        new = np.empty((len(keys), 4))
+        new[:, :2] = np.inf
+        new[:, 2:] = -np.inf
+        np.minimum.at(new[:, 0], inverse, boxes[:, 0])
+        np.minimum.at(new[:, 1], inverse, boxes[:, 1])
+        np.maximum.at(new[:, 2], inverse, boxes[:, 2])
+        np.maximum.at(new[:, 3], inverse, boxes[:, 3])
+        groups, boxes = merged, new
+    return list(zip(groups, boxes, strict=True))
 
 
-def _group_mask(ink: GrayImage, contours: Sequence[npt.NDArray[np.int32]], rects: FloatArray,
-                ids: list[int]) -> tuple[Box, GrayImage]:
-    """The group's box and its own ink: inside its outlines and inked (holes stay empty)."""
-    r = rects[ids]
-    x, y = int(r[:, 0].min()), int(r[:, 1].min())
-    x2, y2 = int((r[:, 0] + r[:, 2]).max()), int((r[:, 1] + r[:, 3]).max())
-    mask = np.zeros((y2 - y, x2 - x), np.uint8)
-    cv2.drawContours(mask, [contours[i] for i in ids], -1, 255, cv2.FILLED, offset=(-x, -y))
-    cv2.bitwise_and(mask, ink[y:y2, x:x2], dst=mask)
-    return Box(x, y, x2 - x, y2 - y), mask
+def _root(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
 
 
-def _plausible(box: Box, mask: GrayImage, shape: tuple[int, ...], cfg: DetectConfig, scale: float) -> bool:
-    """Could this be a digit? Not too small or big, not a dash or line, not a solid blob."""
+def _mergeable(boxes: FloatArray, cfg: DetectConfig, max_h: float) -> list[tuple[int, int]]:
+    """Pairs of boxes (x1, y1, x2, y2) that look like pieces of one digit."""
+    bx, by, bx2, by2 = boxes.T
+    bw, bh = bx2 - bx, by2 - by
+    ox = np.minimum(bx2[:, None], bx2) - np.maximum(bx[:, None], bx)
+    oy = np.minimum(by2[:, None], by2) - np.maximum(by[:, None], by)
+    minw, minh = np.minimum(bw[:, None], bw), np.minimum(bh[:, None], bh)
+    maxh = np.maximum(bh[:, None], bh)
+    tall = np.maximum(by2[:, None], by2) - np.minimum(by[:, None], by)
+    wide = np.maximum(bx2[:, None], bx2) - np.minimum(bx[:, None], bx)
+    # Pieces of one digit (a stroke cut by a ruled line, faint pencil breaking up, a
+    # "5"'s loose bar) share columns and nearly touch. Two pieces that each span the
+    # full height side by side are two digits, not one.
+    both_full = (bh[:, None] >= 0.75 * tall) & (bh >= 0.75 * tall)
+    shared = (ox >= 0.3 * minw) & (oy >= -(0.2 * maxh + 2)) & ~both_full
+    # A fragment lying mostly inside a bigger digit's box (a "4"'s or "7"'s cross bar).
+    inside = (ox >= 0.6 * minw) & (oy >= 0.6 * minh) & (minh <= 0.65 * maxh)
+    ok = (shared | inside) & (tall <= max_h) & (wide <= cfg.split_aspect * tall)
+    return [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(ok, 1)), strict=True)]
+
+
+def _group_mask(ink: GrayImage, contours: Sequence[npt.NDArray[np.int32]], box: Box,
+                ids: list[int]) -> GrayImage:
+    """The group's own ink: inside its outlines and inked (holes stay empty)."""
+    mask = np.zeros((box.h, box.w), np.uint8)
+    cv2.drawContours(mask, [contours[i] for i in ids], -1, 255, cv2.FILLED, offset=(-box.x, -box.y))
+    cv2.bitwise_and(mask, ink[box.y : box.y2, box.x : box.x2], dst=mask)
+    return mask
+
+
+def _plausible_box(box: Box, shape: tuple[int, ...], cfg: DetectConfig, scale: float) -> bool:
+    """Could a digit have this box? Not too small or big, not a dash, not cut by the edge."""
     fh, fw = shape[0], shape[1]
     if box.h < max(4.0, cfg.min_height_px * scale) or box.h > cfg.max_height_frac * fh:
         return False
     if box.w > 3 * box.h:  # a dash, an underline, a stray line
         return False
-    if min(fh, fw) > 64 and (box.x <= 0 or box.y <= 0 or box.x2 >= fw or box.y2 >= fh):
-        return False  # cut by the frame's edge (or the sheet's): not readable
+    # Cut by the frame's edge (or the sheet's): not readable.
+    return not (min(fh, fw) > 64 and (box.x <= 0 or box.y <= 0 or box.x2 >= fw or box.y2 >= fh))
+
+
+def _plausible_ink(box: Box, mask: GrayImage, cfg: DetectConfig) -> bool:
+    """Strokes, not a smudge or a solid blob."""
     ink = cv2.countNonZero(mask)
     if ink < 0.04 * box.area:
         return False

@@ -20,6 +20,7 @@ from edge.types import GrayImage
 HOUGH_BAND = math.radians(20)  # how far from horizontal/vertical a sheet may be turned
 MIN_SPAN = 0.45  # a line spans at least this fraction of the frame (width or height)
 KERNEL_FRAC = 0.12  # opening length, as a fraction of the frame's shorter side
+EDGE = 3  # quarter-size pixels along the frame's edges left out of the line search
 LONG_FRAC = 0.3  # a ruling piece is at least this long (fraction of the frame's width/height)
 
 
@@ -36,6 +37,11 @@ def remove_lines(ink: GrayImage, weak: GrayImage | None = None) -> GrayImage:
     half = cv2.resize(src, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     _, half = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)
     quarter = cv2.resize(half, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+    # The frame's own edges are no ruling (vignetting makes a faint band along them).
+    quarter[:EDGE, :] = 0
+    quarter[-EDGE:, :] = 0
+    quarter[:, :EDGE] = 0
+    quarter[:, -EDGE:] = 0
     length = max(9, int(KERNEL_FRAC * min(h, w) / 2)) | 1
     near: list[GrayImage] = []  # per direction (horizontal, vertical): pixels near a line
     for vertical in (False, True):

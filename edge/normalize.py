@@ -73,26 +73,38 @@ def ink_from_crop(gray: GrayImage, mask: GrayImage | None = None) -> FloatImage:
 
     The paper level is taken from the pixels outside the ink (or the brightest part of
     the crop when no mask is given); the ink level from the darkest strokes, so faint
-    pencil and dark marker both come out as full-strength strokes like MNIST's.
+    pencil and dark marker both come out as full-strength strokes like MNIST's. Both
+    levels are read from 256-bin histograms and applied as a lookup table: the crop is
+    uint8, so this is exact and costs a few microseconds instead of sorting pixels.
     """
-    g = gray.astype(np.float32)
     if mask is None:
         _, m = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
         mask = m
-    inside = mask > 0
-    if not inside.any():
-        return np.zeros_like(g)
-    outside = ~cv2.dilate(mask, np.ones((3, 3), np.uint8)).astype(bool)
-    paper = float(np.median(g[outside])) if outside.sum() > 8 else float(np.percentile(g, 90))
-    ink = np.clip(paper - g, 0, None)
-    strong = float(np.percentile(ink[inside], 90))
+    inside = gray[mask > 0]
+    if inside.size == 0:
+        return np.zeros(gray.shape, np.float32)
+    grown = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    outside = gray[grown == 0]
+    paper = _quantile(outside, 0.5) if outside.size > 8 else _quantile(gray.ravel(), 0.9)
+    strong = paper - _quantile(inside, 0.1)  # the 90th percentile of the ink strength
     if strong <= 1.0:
-        return np.zeros_like(g)
+        return np.zeros(gray.shape, np.float32)
     lo = 0.15 * strong
-    ink = np.clip((ink - lo) / (0.85 * strong - lo), 0.0, 1.0)
+    levels = paper - np.arange(256, dtype=np.float32)
+    lut = np.clip((levels - lo) / (0.85 * strong - lo), 0.0, 1.0).astype(np.float32)
     # Keep only this digit's own ink: its mask, grown by a pixel for the soft stroke edges.
-    keep = cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0
-    return np.where(keep, ink, 0.0).astype(np.float32)
+    ink: FloatImage = lut[gray] * (grown > 0)
+    return ink
+
+
+def _quantile(values: GrayImage, q: float) -> float:
+    """The q-quantile of uint8 values (linear between the two nearest ranks, as numpy)."""
+    counts = np.bincount(values, minlength=256).cumsum()
+    pos = q * (int(counts[-1]) - 1)
+    lo_rank, frac = int(pos), pos - int(pos)
+    lo_val = int(np.searchsorted(counts, lo_rank, side="right"))
+    hi_val = int(np.searchsorted(counts, min(lo_rank + 1, int(counts[-1]) - 1), side="right"))
+    return lo_val + frac * (hi_val - lo_val)
 
 
 WORK_SIDE = 40  # crops are reduced to this (longest side) before the ink is measured

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from edge.config import DetectConfig
@@ -54,15 +55,14 @@ def split_group(box: Box, mask: GrayImage, cfg: DetectConfig,
 def _cut(box: Box, mask: GrayImage, count: int) -> list[tuple[Box, GrayImage, int]]:
     """Cut into ``count`` parts across the row direction, at the thinnest places."""
     h = box.h
-    ys, xs = np.nonzero(mask)
-    if xs.size == 0:
+    m = cv2.moments(mask, binaryImage=True)
+    if m["m00"] == 0:
         return []
+    ys, xs = np.nonzero(mask)
     # A tilted number's digits lean with it: cut perpendicular to the blob's long axis.
-    xf, yf = xs.astype(np.float32), ys.astype(np.float32)
-    dx, dy = xf - xf.mean(), yf - yf.mean()
-    theta = 0.5 * math.atan2(2 * float((dx * dy).mean()), float((dx * dx).mean() - (dy * dy).mean()))
+    theta = 0.5 * math.atan2(2 * m["mu11"], m["mu20"] - m["mu02"])
     theta = max(-MAX_TILT, min(MAX_TILT, theta))
-    u = np.round(xf * math.cos(theta) + yf * math.sin(theta)).astype(np.int32)
+    u = (xs * math.cos(theta) + ys * math.sin(theta) + 0.5).astype(np.int32)
     u -= int(u.min())
     span = int(u.max()) + 1
     cols = np.convolve(np.bincount(u, minlength=span).astype(np.float32), np.ones(3, np.float32) / 3, "same")

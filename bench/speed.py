@@ -1,0 +1,134 @@
+"""Speed on one core: per-stage milliseconds, frames/s, start-up time and resident memory.
+
+Per-frame figures decode each scene's JPEG (as a camera or file source would) and run it
+through a reader; ``FrameResult.stage_ms`` gives the stages. Start-up and memory are
+measured on fresh processes, exactly as a user starts them: the wall time from spawning
+to the first line of output, and the peak RSS the kernel reports for that child.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+
+from bench.accuracy import Reader, decode
+from bench.scenes import Scene
+
+STAGES = ("decode", "gray", "detect", "normalize", "classify", "read")
+
+
+@dataclass
+class StageTimes:
+    frames: int = 0
+    ms: dict[str, float] = field(default_factory=dict)  # mean per frame
+
+    @property
+    def total(self) -> float:
+        return sum(self.ms.values())
+
+    @property
+    def fps(self) -> float:
+        return 1000.0 / self.total if self.total > 0 else 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        out: dict[str, float | int] = {k: round(v, 3) for k, v in self.ms.items()}
+        out.update(total_ms=round(self.total, 3), fps=round(self.fps, 1), frames=self.frames)
+        return out
+
+
+def time_frames(reader: Reader, scenes: Sequence[Scene], repeat: int = 1) -> StageTimes:
+    """Mean per-stage ms over ``scenes`` (after one warm-up frame); the best of ``repeat`` runs."""
+    cv2.setNumThreads(1)
+    if scenes:
+        reader.process(decode(scenes[0].jpeg))
+    best: StageTimes | None = None
+    for _ in range(max(1, repeat)):
+        sums = dict.fromkeys(STAGES, 0.0)
+        for scene in scenes:
+            t0 = time.perf_counter()
+            image = decode(scene.jpeg)
+            sums["decode"] += (time.perf_counter() - t0) * 1e3
+            for stage, ms in reader.process(image).stage_ms.items():
+                sums[stage] = sums.get(stage, 0.0) + ms
+        run = StageTimes(len(scenes), {k: v / max(1, len(scenes)) for k, v in sums.items()})
+        if best is None or run.total < best.total:
+            best = run
+    assert best is not None
+    return best
+
+
+@dataclass
+class ProcessFigures:
+    first_output_s: float  # spawn → first line on stdout
+    exit_s: float
+    max_rss_mb: float
+    returncode: int
+    first_line: str
+    stderr_tail: str
+
+
+def run_process(argv: Sequence[str], cwd: Path | None = None, timeout: float = 120.0,
+                env: dict[str, str] | None = None) -> ProcessFigures:
+    """Spawn ``argv``; time its first output line; peak RSS from wait4 (this child only)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
+                            env={**os.environ, **(env or {})}, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    t_first = time.perf_counter() - t0
+    proc.stdout.read()
+    err = proc.stderr.read()
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            pid, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.005)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    t_exit = time.perf_counter() - t0
+    # Linux reports ru_maxrss in KiB.
+    return ProcessFigures(t_first, t_exit, usage.ru_maxrss / 1024.0, proc.returncode, first.strip(),
+                          "\n".join(err.strip().splitlines()[-3:]))
+
+
+def digit_edge_command() -> list[str]:
+    """The installed console script beside this interpreter, else ``python -m edge.cli``."""
+    script = Path(sys.executable).with_name("digit-edge")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "edge.cli"]
+
+
+def write_frames(scenes: Sequence[Scene], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, scene in enumerate(scenes):
+        path = folder / f"frame_{i:04d}.jpg"
+        path.write_bytes(scene.jpeg)
+        paths.append(path)
+    return paths
+
+
+def daemon_config(folder: Path, frames_dir: Path, model: str | None) -> Path:
+    """A config for `digit-edge run` on a folder of frames: console only, own state dir."""
+    lines = [
+        f"source: dir:{frames_dir}",
+        "fps: 100",
+        f"state_dir: {folder / 'state'}",
+        "log_level: WARNING",
+        "mqtt: {enabled: false}",
+    ]
+    if model:
+        lines.append(f"model: {model}")
+    path = folder / "bench-config.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,148 @@
+"""`digit-edge bench`: accuracy, recall and speed, with targets, against a bare baseline.
+
+The measuring code lives in the checkout's ``bench/`` folder (scene generator, scoring,
+baseline, timing); this module runs it and prints one table. It needs the evaluation
+data (``--data``: MNIST, HwD-1000, USPS), which only developers have, so it is a tool
+for the source checkout, not for a deployed device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+TUNE_SEED, HELD_SEED, HARD_OFFSET = 0, 100_000, 50_000  # scene seeds; never tune on HELD
+
+
+class BenchError(Exception):
+    """Something the user must fix before the bench can run; one line, no traceback."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", metavar="DIR",
+                        help="evaluation data (mnist.npz, hwd1000/, usps/); default $DIGIT_EDGE_DATA, "
+                        "else ../shared/data beside the checkout")
+    parser.add_argument("--model", metavar="PATH", help="TFLite model (default: the config's, else the shipped one)")
+    parser.add_argument("--config", metavar="PATH", help="YAML config whose detect/classify/read sections to use")
+    parser.add_argument("--quick", action="store_true", help="fewer scenes and frames (about 4x faster, noisier)")
+    parser.add_argument("--scenes", type=int, metavar="N", help="scenes per set (default 400, --quick 100)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--skip", action="append", default=[], choices=("crops", "scenes", "speed", "startup"),
+                        help="leave out a part (repeatable)")
+
+
+def data_dir(arg: str | None) -> Path:
+    path = Path(arg or os.environ.get("DIGIT_EDGE_DATA") or REPO.parent / "shared" / "data")
+    need = [path / "mnist.npz", path / "hwd1000" / "dataset.csv", path / "usps" / "zip.test.gz"]
+    missing = [str(p) for p in need if not p.exists()]
+    if missing:
+        raise BenchError(f"--data {path}: evaluation data not found (missing {', '.join(missing)}); "
+                         "pass --data DIR or set DIGIT_EDGE_DATA")
+    return path
+
+
+def _import_bench() -> None:
+    if (REPO / "bench" / "scenes.py").exists() and str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    try:
+        import bench.scenes  # noqa: F401
+    except ImportError as exc:
+        raise BenchError(f"digit-edge bench needs the source checkout's bench/ folder ({exc})") from None
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    try:
+        figures = measure(args)
+    except BenchError as exc:
+        print(f"digit-edge bench: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        from bench.report import render
+
+        print(render(figures))
+    return 0
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    data = data_dir(args.data)
+    _import_bench()
+    import cv2
+
+    from bench.accuracy import Reader, load_hwd, load_usps, score_crops, score_scenes
+    from bench.baseline import BarePipeline
+    from bench.scenes import mnist_glyphs, scene_set
+    from bench.speed import time_frames
+    from edge.classify import Classifier
+    from edge.config import Config, load_config
+    from edge.pipeline import Pipeline
+
+    cv2.setNumThreads(1)
+    config = load_config(args.config) if args.config else Config()
+    model = args.model or (str(config.model) if config.model else None)
+    classifier = Classifier(model, threads=1)
+    ours = Pipeline(classifier, config)
+    bare = BarePipeline(classifier, config.classify.min_confidence, config.read.gap_factor)
+    readers: dict[str, Reader] = {"ours": ours, "bare": bare}
+    n = args.scenes or (100 if args.quick else 400)
+    out: dict[str, Any] = {"model": classifier.describe(), "scenes_per_set": n, "quick": bool(args.quick)}
+
+    if "crops" not in args.skip:
+        hwd = list(zip(*load_hwd(data / "hwd1000"), strict=True))
+        usps = list(zip(*load_usps(data / "usps" / "zip.test.gz"), strict=True))
+        if args.quick:
+            hwd, usps = hwd[::4], usps[::4]
+        out["crops"] = {name: {"hwd1000": score_crops(r, hwd).as_dict(), "usps": score_crops(r, usps).as_dict()}
+                        for name, r in readers.items()}
+
+    sets: dict[str, list[Any]] = {}
+    if {"scenes", "speed", "startup"} - set(args.skip):
+        glyphs = {"tune": mnist_glyphs(str(data / "mnist.npz"), "tune"),
+                  "held": mnist_glyphs(str(data / "mnist.npz"), "held")}
+        for part, base in (("tune", TUNE_SEED), ("held", HELD_SEED)):
+            sets[f"ordinary/{part}"] = scene_set(glyphs[part], range(base, base + n), hard=False)
+            sets[f"hard/{part}"] = scene_set(glyphs[part], range(base + HARD_OFFSET, base + HARD_OFFSET + n), True)
+    if "scenes" not in args.skip:
+        out["scenes"] = {name: {k: score_scenes(r, v).as_dict() for k, v in sets.items()}
+                         for name, r in readers.items()}
+
+    if "speed" not in args.skip:
+        frames = sets["ordinary/held"][: 50 if args.quick else 200]
+        times = {name: time_frames(r, frames, repeat=2 if args.quick else 3) for name, r in readers.items()}
+        out["speed"] = {**{name: t.as_dict() for name, t in times.items()},
+                        "ratio": round(times["ours"].total / max(1e-9, times["bare"].total), 2)}
+
+    if "startup" not in args.skip:
+        out["startup"] = _startup(sets["ordinary/held"], model)
+    return out
+
+
+def _startup(scenes: list[Any], model: str | None) -> dict[str, Any]:
+    """Fresh processes: predict on one image, the bare reader on it, the daemon on 100 frames."""
+    from bench.speed import daemon_config, digit_edge_command, run_process, write_frames
+
+    with tempfile.TemporaryDirectory(prefix="digit-edge-bench-") as tmp:
+        folder = Path(tmp)
+        frames = write_frames(scenes[:100], folder / "frames")
+        model_args = ["--model", model] if model else []
+        env = {"PYTHONWARNINGS": "ignore"}
+        predict = run_process([*digit_edge_command(), "predict", "--json", *model_args, str(frames[0])], env=env)
+        baseline = run_process([sys.executable, "-m", "bench.baseline", str(frames[0]), *model_args], cwd=REPO,
+                               env=env)
+        config = daemon_config(folder, folder / "frames", model)
+        daemon = run_process([*digit_edge_command(), "run", "--config", str(config), "--output", "json",
+                              "--max-frames", str(len(frames))], env=env)
+    out: dict[str, Any] = {}
+    for name, fig in (("predict", predict), ("bare", baseline), ("daemon", daemon)):
+        out[name] = {"first_result_s": round(fig.first_output_s, 3), "max_rss_mb": round(fig.max_rss_mb, 1),
+                     "exit_status": fig.returncode}
+        if fig.returncode != 0:
+            out[name]["stderr"] = fig.stderr_tail
+    return out
