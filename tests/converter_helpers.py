@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("DIGIT_EDGE_DATA", REPO.parent / "shared" / "data"))
-DIGIT_CONVERT = str(Path(sys.executable).with_name("digit-convert"))
+from tests.daemon import installed
+from tests.imaging import DATA_DIR, REPO
+
+DIGIT_CONVERT = installed("digit-convert")
 
 # The converter tests need TensorFlow (the `[train]` extra, installed by the test command).
 needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,

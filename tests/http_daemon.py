@@ -1,26 +1,21 @@
-"""A `digit-edge run` subprocess with the live view on a free port, for the HTTP tests.
-
-The model is the shipped one; set DIGIT_EDGE_TEST_MODEL to use another (e.g. in a checkout
-where models/ is not built yet).
-"""
+"""A `digit-edge run` subprocess with the live view on a free port, for the HTTP tests."""
 
 from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-DIGIT_EDGE = str(Path(sys.executable).with_name("digit-edge"))
+from tests.daemon import DIGIT_EDGE, write_config
+
 DEADLINE_S = 90.0  # a generous bound for start-up on a loaded machine; not a speed check
 
 
@@ -64,18 +59,9 @@ def wait_for(condition: Callable[[], bool], what: str, daemon: Daemon | None = N
     raise AssertionError(f"{what} did not happen; daemon stderr:\n{daemon.log() if daemon else ''}")
 
 
-def write_config(tmp: Path, http: str, extra: str = "", mqtt: str = "mqtt: {enabled: false}") -> Path:
-    model = os.environ.get("DIGIT_EDGE_TEST_MODEL")
-    cfg = tmp / "config.yaml"
-    cfg.write_text(
-        f"source: demo\nfps: 10\nstate_dir: {tmp / 'state'}\n{mqtt}\n"
-        f"{f'model: {model}' if model else ''}\nhttp: {http}\n{extra}\n"
-    )
-    return cfg
-
-
 def start_daemon(tmp: Path, http: str, *args: str, extra: str = "", mqtt: str = "mqtt: {enabled: false}") -> Daemon:
-    cfg = write_config(tmp, http, extra, mqtt)
+    cfg = write_config(tmp / "config.yaml", f"http: {http}\n{extra}", source="demo", fps=10,
+                       state_dir=tmp / "state", mqtt=mqtt)
     out, err = tmp / "stdout.txt", tmp / "stderr.txt"
     with out.open("wb") as o, err.open("wb") as e:
         proc = subprocess.Popen([DIGIT_EDGE, "run", "--config", str(cfg), "--output", "json", *args],

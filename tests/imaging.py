@@ -3,6 +3,9 @@
 HwD-1000 glyphs (MIT, N. Henning 2024) are 28x28 black pen on white; here they are
 scaled up smoothly and multiplied onto a paper-like background, so each test image is a
 real picture file with digits whose labels and boxes we know.
+
+``REPO`` (the checkout) and ``DATA_DIR`` (the shared data sets) are defined here once; the other
+test modules import them from here.
 """
 
 from __future__ import annotations

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import Config, ConfigError, load_config
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.imaging import REPO
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -18,11 +17,11 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_documented_default_config_equals_built_in_defaults() -> None:
-    assert load_config(ROOT / "config.yaml") == Config()
+    assert load_config(REPO / "config.yaml") == Config()
 
 
 def test_demo_config_is_valid() -> None:
-    cfg = load_config(ROOT / "examples" / "demo.yaml")
+    cfg = load_config(REPO / "examples" / "demo.yaml")
     assert cfg.source == "demo" and not cfg.mqtt.enabled
 
 

@@ -11,18 +11,15 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge.doctor import run_doctor
+from tests import daemon
 from tests.mqtt_broker import Broker, TlsFiles, free_port
 
-DIGIT_EDGE = str(Path(sys.executable).with_name("digit-edge"))
 CHECKS = ["config", "model", "interpreter", "camera", "broker", "state directory", "video devices"]
-# The shipped model by default; DIGIT_EDGE_TEST_MODEL tries the checks with another one.
-MODEL = os.environ.get("DIGIT_EDGE_TEST_MODEL")
 
 
 @dataclass
@@ -41,7 +38,7 @@ class Report:
 
 def doctor(config: Path) -> Report:
     env = {k: v for k, v in os.environ.items() if k not in ("STATE_DIRECTORY", "DIGIT_EDGE_MQTT_PASSWORD")}
-    proc = subprocess.run([DIGIT_EDGE, "doctor", "--config", str(config)], capture_output=True,
+    proc = subprocess.run([daemon.DIGIT_EDGE, "doctor", "--config", str(config)], capture_output=True,
                           text=True, timeout=180, env=env)
     return parse(proc.returncode, proc.stdout)
 
@@ -59,11 +56,9 @@ def parse(status: int, stdout: str) -> Report:
 
 
 def write_config(tmp_path: Path, body: str = "", *, source: str = "demo", mqtt: str = "  enabled: false\n") -> Path:
-    model = f"model: {MODEL}\n" if MODEL and "model:" not in body else ""
-    state = "" if "state_dir:" in body else f"state_dir: {tmp_path / 'state'}\n"
-    path = tmp_path / "config.yaml"
-    path.write_text(f"source: {source}\nfps: 10\n{model}{state}{body}mqtt:\n{mqtt}", encoding="utf-8")
-    return path
+    state = None if "state_dir:" in body else tmp_path / "state"
+    return daemon.write_config(tmp_path / "config.yaml", body, source=source, fps=10, state_dir=state,
+                               mqtt=f"mqtt:\n{mqtt}")
 
 
 def broker_section(broker: Broker, extra: str = "") -> str:

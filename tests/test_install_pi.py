@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from edge.config import load_config
+from tests.daemon import UNIT
+from tests.imaging import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
-INSTALL = ROOT / "scripts" / "install-pi.sh"
-UNINSTALL = ROOT / "scripts" / "uninstall-pi.sh"
+INSTALL = REPO / "scripts" / "install-pi.sh"
+UNINSTALL = REPO / "scripts" / "uninstall-pi.sh"
 
 
 def run(script: Path, *args: str, destdir: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -50,7 +51,7 @@ def test_dry_run_lists_every_step_in_order_and_changes_nothing() -> None:
         index_of(cmds, "apt-get install", "python3-venv"),
         index_of(cmds, "--groups video", "digit-edge"),
         index_of(cmds, "-m venv --system-site-packages /opt/digit-edge/venv"),
-        index_of(cmds, "/opt/digit-edge/venv/bin/python -m pip install", str(ROOT)),
+        index_of(cmds, "/opt/digit-edge/venv/bin/python -m pip install", str(REPO)),
         index_of(cmds, "ln -sfn /opt/digit-edge/venv/bin/digit-edge /usr/local/bin/digit-edge"),
         index_of(cmds, "install -m 0640 -o root -g digit-edge", "/etc/digit-edge/config.yaml"),
         index_of(cmds, "(edit) /etc/digit-edge/config.yaml: source: picamera"),
@@ -72,7 +73,7 @@ def test_install_into_destdir_lays_down_unit_config_and_state(tmp_path: Path) ->
     proc = run(INSTALL, "--source", "usb:1", destdir=dest)
     assert "(skipped, DESTDIR set) systemctl enable digit-edge.service" in proc.stdout
     unit = dest / "etc/systemd/system/digit-edge.service"
-    assert unit.read_bytes() == (ROOT / "systemd/digit-edge.service").read_bytes()
+    assert unit.read_bytes() == UNIT.read_bytes()
     config = dest / "etc/digit-edge/config.yaml"
     assert stat.S_IMODE(config.stat().st_mode) == 0o640
     assert load_config(config).source == "usb:1"  # still a valid config, with the camera set

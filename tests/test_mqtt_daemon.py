@@ -8,62 +8,24 @@ object the daemon publishes, so stdout is the ground truth the broker is checked
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
-import pytest
 
-from edge.classify import default_model_path
 from edge.config import Config
 from edge.sinks.spool import Spool
 from edge.sources.demo import DemoSource
-from tests.line_process import LineProcess
+from tests.daemon import DaemonProcess, write_config
 from tests.mqtt_broker import Broker, Subscriber
 
 
-@pytest.fixture
-def model() -> Path:
-    """The shipped model; ``$DIGIT_EDGE_TEST_MODEL`` names another (e.g. before one ships)."""
-    override = os.environ.get("DIGIT_EDGE_TEST_MODEL")
-    path = Path(override) if override else default_model_path()
-    if not path.is_file():
-        pytest.fail(f"{path}: no model for `digit-edge run` (ship models/digits_mlp_int8.tflite "
-                    "or set $DIGIT_EDGE_TEST_MODEL)", pytrace=False)
-    return path
-
-
-def digit_edge() -> str:
-    beside = Path(sys.executable).parent / "digit-edge"
-    found = str(beside) if beside.exists() else shutil.which("digit-edge")
-    if found is None:
-        pytest.fail("digit-edge is not installed (pip install -e .)", pytrace=False)
-    return found
-
-
-class Daemon(LineProcess):
-    def __init__(self, config: Path, source: str) -> None:
-        super().__init__([digit_edge(), "run", "--config", str(config), "--source", source, "--output", "json"])
-
-    def readings(self) -> list[dict[str, object]]:
-        return [json.loads(line) for line in self.lines if line.startswith("{")]
-
-    def wait_readings(self, count: int, timeout: float = 60.0) -> None:
-        while len(self.readings()) < count:
-            self.wait_line(lambda line: line.startswith("{"), timeout)
-
-
-def write_config(tmp_path: Path, broker: Broker, prefix: str, model: Path, name: str = "config.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(
-        f"state_dir: {tmp_path / 'state'}\nmodel: {model}\nfps: 20\n"
-        f"mqtt:\n  host: {broker.host}\n  port: {broker.port}\n  topic_prefix: {prefix}\n"
-        f"  device_id: dev\n  keepalive_s: 5\n  homeassistant: {{discovery_prefix: {prefix}-ha}}\n"
+def broker_config(tmp_path: Path, broker: Broker, prefix: str) -> Path:
+    return write_config(
+        tmp_path / "config.yaml", state_dir=tmp_path / "state",
+        mqtt=f"mqtt:\n  host: {broker.host}\n  port: {broker.port}\n  topic_prefix: {prefix}\n"
+        f"  device_id: dev\n  keepalive_s: 5\n  homeassistant: {{discovery_prefix: {prefix}-ha}}\n",
     )
-    return path
 
 
 def demo_frames(folder: Path, count: int, first: int = 0) -> Path:
@@ -80,11 +42,12 @@ def seqs(sub: Subscriber, topic: str) -> set[int]:
 
 
 def test_daemon_publishes_what_it_prints_and_leaves_retained_topics(
-    mqtt_broker: Broker, topic_prefix: str, tmp_path: Path, model: Path
+    mqtt_broker: Broker, topic_prefix: str, tmp_path: Path
 ) -> None:
     p = f"{topic_prefix}/dev"
     sub = Subscriber(mqtt_broker, [f"{p}/reading"])
-    daemon = Daemon(write_config(tmp_path, mqtt_broker, topic_prefix, model), f"dir:{demo_frames(tmp_path / 'img', 5)}")
+    daemon = DaemonProcess(broker_config(tmp_path, mqtt_broker, topic_prefix),
+                           "--source", f"dir:{demo_frames(tmp_path / 'img', 5)}")
     assert daemon.wait() == 0, daemon.stderr()
     printed = daemon.readings()
     assert printed, daemon.stderr()
@@ -104,11 +67,11 @@ def test_daemon_publishes_what_it_prints_and_leaves_retained_topics(
 
 
 def test_daemon_sigkill_broker_publishes_offline(
-    mqtt_broker: Broker, topic_prefix: str, tmp_path: Path, model: Path
+    mqtt_broker: Broker, topic_prefix: str, tmp_path: Path
 ) -> None:
     topic = f"{topic_prefix}/dev/availability"
     sub = Subscriber(mqtt_broker, [topic])
-    daemon = Daemon(write_config(tmp_path, mqtt_broker, topic_prefix, model), "demo")
+    daemon = DaemonProcess(broker_config(tmp_path, mqtt_broker, topic_prefix), "--source", "demo")
     try:
         assert sub.wait_for(lambda m: bool(m) and m[-1].payload == b"online", timeout=60), daemon.stderr()
         daemon.kill()
@@ -119,13 +82,13 @@ def test_daemon_sigkill_broker_publishes_offline(
 
 
 def test_daemon_broker_absent_at_start_then_all_arrive(
-    make_broker: Callable[..., Broker], topic_prefix: str, tmp_path: Path, model: Path
+    make_broker: Callable[..., Broker], topic_prefix: str, tmp_path: Path
 ) -> None:
     broker = make_broker()
     p = f"{topic_prefix}/dev"
     sub = Subscriber(broker, [f"{p}/reading"], persistent=True)
     broker.stop()
-    daemon = Daemon(write_config(tmp_path, broker, topic_prefix, model), "demo")
+    daemon = DaemonProcess(broker_config(tmp_path, broker, topic_prefix), "--source", "demo")
     try:
         daemon.wait_readings(2)  # recognition goes on with no broker
         broker.start()
@@ -141,14 +104,14 @@ def test_daemon_broker_absent_at_start_then_all_arrive(
 
 
 def test_daemon_sigterm_with_spooled_readings_then_restart(
-    make_broker: Callable[..., Broker], topic_prefix: str, tmp_path: Path, model: Path
+    make_broker: Callable[..., Broker], topic_prefix: str, tmp_path: Path
 ) -> None:
     broker = make_broker()
     p = f"{topic_prefix}/dev"
     sub = Subscriber(broker, [f"{p}/reading"], persistent=True)
     broker.stop()
-    config = write_config(tmp_path, broker, topic_prefix, model)
-    first = Daemon(config, "demo")
+    config = broker_config(tmp_path, broker, topic_prefix)
+    first = DaemonProcess(config, "--source", "demo")
     try:
         first.wait_readings(2)
         assert first.terminate() == 0, first.stderr()  # SIGTERM, broker down: exits 0 promptly
@@ -161,7 +124,7 @@ def test_daemon_sigterm_with_spooled_readings_then_restart(
     spool.close()
 
     broker.start()
-    second = Daemon(config, f"dir:{demo_frames(tmp_path / 'img', 3, first=10)}")
+    second = DaemonProcess(config, "--source", f"dir:{demo_frames(tmp_path / 'img', 3, first=10)}")
     assert second.wait() == 0, second.stderr()
     again = [r["seq"] for r in second.readings()]
     assert again and again[0] == spooled[-1] + 1  # seq carries on from the state directory

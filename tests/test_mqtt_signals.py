@@ -8,10 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.sinks.spool import Spool
+from tests.imaging import REPO
 from tests.line_process import LineProcess
 from tests.mqtt_broker import Broker, Subscriber
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class Child(LineProcess):
@@ -20,7 +19,7 @@ class Child(LineProcess):
     def __init__(self, broker: Broker, prefix: str, state_dir: Path, count: int) -> None:
         super().__init__([sys.executable, "-m", "tests.mqtt_child", "--host", broker.host,
                           "--port", str(broker.port), "--prefix", prefix, "--state-dir", str(state_dir),
-                          "--count", str(count)], cwd=ROOT)
+                          "--count", str(count)], cwd=REPO)
 
     def wait_for(self, prefix: str) -> str:
         return self.wait_line(lambda line: line.startswith(prefix))

@@ -17,9 +17,11 @@ import numpy as np
 import pytest
 
 from edge.notify import Notifier
+from tests.daemon import DaemonProcess, write_config
 
 # Each test process is short; a generous receive timeout only matters when something is broken.
 RECV_TIMEOUT_S = 20.0
+NOTIFIER = "from edge.notify import Notifier\nn = Notifier()\n"  # what each script run here starts with
 
 
 class NotifySocket:
@@ -59,12 +61,14 @@ def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
     sock.close()
 
 
+def environ(*drop: str, **add: str) -> dict[str, str]:
+    """This process's environment without ``drop`` (in case pytest runs under systemd), plus ``add``."""
+    return {**{k: v for k, v in os.environ.items() if k not in drop}, **add}
+
+
 def run_notifier(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
-    full_env.update(env)
-    code = "from edge.notify import Notifier\nn = Notifier()\n" + script
-    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True,
-                          timeout=60, check=True)
+    return subprocess.run([sys.executable, "-c", NOTIFIER + script], capture_output=True, text=True, timeout=60,
+                          env=environ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", **env), check=True)
 
 
 def test_ready_status_watchdog_and_stopping_arrive_from_a_real_process(notify_socket: NotifySocket) -> None:
@@ -169,10 +173,8 @@ def test_pings_stop_while_the_frame_loop_hangs_and_resume_after(notify_socket: N
         "    n.watchdog()\n"
         "n.stopping()\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("WATCHDOG_PID",)}
-    env.update({"NOTIFY_SOCKET": notify_socket.env_value, "WATCHDOG_USEC": "300000"})  # 0.3 s
-    code = "from edge.notify import Notifier\nn = Notifier()\n" + script
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.PIPE, text=True)
+    env = environ("WATCHDOG_PID", NOTIFY_SOCKET=notify_socket.env_value, WATCHDOG_USEC="300000")  # 0.3 s
+    proc = subprocess.Popen([sys.executable, "-c", NOTIFIER + script], env=env, stdin=subprocess.PIPE, text=True)
     assert proc.stdin is not None
     try:
         assert notify_socket.receive() == "READY=1"
@@ -194,7 +196,6 @@ def test_pings_stop_while_the_frame_loop_hangs_and_resume_after(notify_socket: N
 
 # ---- the real daemon ------------------------------------------------------------------------
 
-DIGIT_EDGE = str(Path(sys.executable).with_name("digit-edge"))
 QUIET_S = 2.5  # 2.5 watchdog intervals (7 ping periods) without a message = the pings stopped
 
 
@@ -210,14 +211,9 @@ def test_daemon_watchdog_pings_stop_while_its_frame_loop_hangs(notify_socket: No
     cv2.imwrite(str(frames / "1.png"), np.full((240, 320, 3), 255, np.uint8))
     os.mkfifo(frames / "2.png")
     cv2.imwrite(str(frames / "3.png"), np.full((240, 320, 3), 255, np.uint8))
-    model = os.environ.get("DIGIT_EDGE_TEST_MODEL")
-    config = tmp_path / "config.yaml"
-    config.write_text(f"fps: 20\nstate_dir: {tmp_path / 'state'}\nmqtt: {{enabled: false}}\n"
-                      + (f"model: {model}\n" if model else ""), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k not in ("WATCHDOG_PID", "JOURNAL_STREAM")}
-    env.update({"NOTIFY_SOCKET": notify_socket.env_value, "WATCHDOG_USEC": "1000000"})
-    proc = subprocess.Popen([DIGIT_EDGE, "run", "--config", str(config), "--source", f"dir:{frames}"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    config = write_config(tmp_path / "config.yaml", state_dir=tmp_path / "state")
+    env = environ("WATCHDOG_PID", "JOURNAL_STREAM", NOTIFY_SOCKET=notify_socket.env_value, WATCHDOG_USEC="1000000")
+    daemon = DaemonProcess(config, "--source", f"dir:{frames}", env=env)
     try:
         before = notify_socket.receive_until("READY=1", timeout=60)
         assert before[0] == "STATUS=loading model"
@@ -228,18 +224,17 @@ def test_daemon_watchdog_pings_stop_while_its_frame_loop_hangs(notify_socket: No
                 break
         else:
             raise AssertionError("the daemon kept notifying while its frame loop was blocked")
-        assert proc.poll() is None  # hung, not dead
+        assert daemon.proc.poll() is None  # hung, not dead
         with open(frames / "2.png", "wb"):  # unblocks the daemon's open(); it skips the non-image
             pass
         after = notify_socket.receive_until("STOPPING=1", timeout=60)
         assert after[0] == "WATCHDOG=1"  # the loop runs again: pings resume
-        _, stderr = proc.communicate(timeout=60)
-        assert proc.returncode == 0, stderr
+        code = daemon.wait(60)
+        stderr = daemon.stderr()
+        assert code == 0, stderr
         assert "2.png" in stderr
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=30)
+        daemon.kill()
 
 
 def test_daemon_reload_says_reloading_then_ready_and_stop_says_stopping(
@@ -248,27 +243,18 @@ def test_daemon_reload_says_reloading_then_ready_and_stop_says_stopping(
     """SIGHUP (systemctl reload): RELOADING=1, then READY=1 once frames flow again — never
     STOPPING=1, which systemd takes as the start of a shutdown (it would SIGKILL the daemon
     TimeoutStopSec later). SIGTERM: STOPPING=1 and exit 0."""
-    model = os.environ.get("DIGIT_EDGE_TEST_MODEL")
-    config = tmp_path / "config.yaml"
-    config.write_text(f"source: demo\nfps: 20\nstate_dir: {tmp_path / 'state'}\nmqtt: {{enabled: false}}\n"
-                      + (f"model: {model}\n" if model else ""), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k not in ("WATCHDOG_PID", "WATCHDOG_USEC")}
-    env["NOTIFY_SOCKET"] = notify_socket.env_value
-    proc = subprocess.Popen([DIGIT_EDGE, "run", "--config", str(config)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    config = write_config(tmp_path / "config.yaml", source="demo", state_dir=tmp_path / "state")
+    daemon = DaemonProcess(config, env=environ("WATCHDOG_PID", "WATCHDOG_USEC", NOTIFY_SOCKET=notify_socket.env_value))
     try:
         notify_socket.receive_until("READY=1", timeout=60)
-        proc.send_signal(signal.SIGHUP)
+        daemon.proc.send_signal(signal.SIGHUP)
         during = notify_socket.receive_until("READY=1", timeout=60)
         lines = [line for msg in during for line in msg.split("\n")]
         assert "RELOADING=1" in lines
         assert "STOPPING=1" not in lines, during
         assert lines.index("RELOADING=1") < len(lines) - 1  # READY=1 came after it
-        proc.send_signal(signal.SIGTERM)
+        daemon.proc.send_signal(signal.SIGTERM)
         notify_socket.receive_until("STOPPING=1", timeout=60)
-        _, stderr = proc.communicate(timeout=60)
-        assert proc.returncode == 0, stderr
+        assert daemon.wait(60) == 0, daemon.stderr()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=30)
+        daemon.kill()

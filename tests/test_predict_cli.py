@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -13,9 +12,9 @@ import numpy as np
 import pytest
 
 from edge.types import Box
+from tests.daemon import DIGIT_EDGE
 from tests.imaging import REPO, draw_number, paper, save
 
-DIGIT_EDGE = str(Path(sys.executable).with_name("digit-edge"))
 DIGIT_KEYS = {"digit", "confidence", "box"}
 NUMBER_KEYS = {"value", "confidence", "box"}
 

@@ -5,21 +5,15 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.daemon import DIGIT_EDGE, DaemonProcess, write_config
 from tests.imaging import draw_number, paper, save
 
-DIGIT_EDGE = str(Path(sys.executable).with_name("digit-edge"))
 READING_KEYS = {"seq", "ts", "value", "number", "confidence", "numbers", "digits", "latency_ms", "model"}
-
-
-def write_config(path: Path, state: Path, extra: str = "") -> Path:
-    path.write_text(f"fps: 20\nstate_dir: {state}\nmqtt: {{enabled: false}}\n{extra}")
-    return path
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -37,7 +31,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_dir_source_prints_contract_readings_and_seq_survives_restarts(pages: Path, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "c.yaml", tmp_path / "state")
+    cfg = write_config(tmp_path / "c.yaml", state_dir=tmp_path / "state")
     first = run("--config", str(cfg), "--source", f"dir:{pages}", "--output", "json")
     assert first.returncode == 0, first.stderr
     readings = [json.loads(line) for line in first.stdout.splitlines()]
@@ -51,58 +45,47 @@ def test_dir_source_prints_contract_readings_and_seq_survives_restarts(pages: Pa
 
 
 def test_text_output_is_one_line_per_reading(pages: Path, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "c.yaml", tmp_path / "state")
+    cfg = write_config(tmp_path / "c.yaml", state_dir=tmp_path / "state")
     proc = run("--config", str(cfg), "--source", f"dir:{pages}")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 3 and "  345  confidence " in lines[1]
 
 
-def start_daemon(cfg: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [DIGIT_EDGE, "run", "--config", str(cfg), "--output", "json", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-
-
-def wait_for_line(proc: subprocess.Popen[str], timeout: float = 60) -> str:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line:
-            return line
-        if proc.poll() is not None:
-            break
-    raise AssertionError(f"no reading; stderr: {proc.stderr.read() if proc.stderr else ''}")
+def first_line(daemon: DaemonProcess) -> str:
+    return daemon.wait_line(lambda _: True, timeout=60)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_stop_signal_exits_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
-    proc = start_daemon(write_config(tmp_path / "c.yaml", tmp_path / "state"), "--source", "demo")
-    json.loads(wait_for_line(proc))
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
+    daemon = DaemonProcess(write_config(tmp_path / "c.yaml", state_dir=tmp_path / "state"), "--source", "demo")
+    try:
+        json.loads(first_line(daemon))
+        daemon.proc.send_signal(sig)
+        code = daemon.wait(15)
+    finally:
+        daemon.kill()
+    err = daemon.stderr()
+    assert code == 0, err
     assert "stopped after" in err and "Traceback" not in err
 
 
 def test_sighup_reloads_a_good_config_and_refuses_a_bad_one(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "c.yaml", tmp_path / "state")
-    proc = start_daemon(cfg, "--source", "demo")
+    cfg = write_config(tmp_path / "c.yaml", state_dir=tmp_path / "state")
+    daemon = DaemonProcess(cfg, "--source", "demo")
     try:
-        wait_for_line(proc)
+        first_line(daemon)
         cfg.write_text(cfg.read_text() + "fps: [oops\n")
-        proc.send_signal(signal.SIGHUP)
+        daemon.proc.send_signal(signal.SIGHUP)
         time.sleep(1.5)
-        write_config(cfg, tmp_path / "state", "fps: 5\n")
-        proc.send_signal(signal.SIGHUP)
+        write_config(cfg, "fps: 5\n", state_dir=tmp_path / "state")
+        daemon.proc.send_signal(signal.SIGHUP)
         time.sleep(3)
-        assert proc.poll() is None  # still running after both reloads
+        assert daemon.proc.poll() is None  # still running after both reloads
     finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
+        code = daemon.terminate(15)
+    err = daemon.stderr()
+    assert code == 0, err
     assert "reload refused, keeping the running configuration" in err and "not valid YAML" in err
     assert "configuration reloaded from" in err
 
@@ -119,7 +102,7 @@ def test_bad_config_stops_before_start_naming_the_key(tmp_path: Path) -> None:
 def test_unwritable_state_dir_is_named_with_the_fix(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    cfg = write_config(tmp_path / "c.yaml", blocker / "state")
+    cfg = write_config(tmp_path / "c.yaml", state_dir=blocker / "state")
     proc = run("--config", str(cfg), "--source", "demo", "--max-frames", "1")
     assert proc.returncode == 2, proc.stderr
     assert f"state directory {blocker / 'state'}: cannot create it" in proc.stderr
@@ -127,7 +110,7 @@ def test_unwritable_state_dir_is_named_with_the_fix(tmp_path: Path) -> None:
 
 
 def test_missing_model_is_named(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "c.yaml", tmp_path / "state", f"model: {tmp_path / 'gone.tflite'}\n")
+    cfg = write_config(tmp_path / "c.yaml", f"model: {tmp_path / 'gone.tflite'}\n", state_dir=tmp_path / "state")
     proc = run("--config", str(cfg), "--source", "demo")
     assert proc.returncode == 2
     assert f"{tmp_path / 'gone.tflite'}: model file not found" in proc.stderr

@@ -21,11 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.daemon import DIGIT_EDGE, unit_values, write_config
 from tests.mqtt_broker import Broker
 
-ROOT = Path(__file__).resolve().parent.parent
-UNIT = ROOT / "systemd" / "digit-edge.service"
-DIGIT_EDGE = str(Path(sys.executable).with_name("digit-edge"))
 PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
 MDWE_EXEC = (
     "import ctypes, os, sys\n"
@@ -39,26 +37,15 @@ MDWE_EXEC = (
 HARMLESS_DENIALS = {"mbind", "fchown"}
 
 
-def unit_values(key: str) -> list[str]:
-    return [line.split("=", 1)[1].strip() for line in UNIT.read_text(encoding="utf-8").splitlines()
-            if line.startswith(f"{key}=")]
-
-
 def mdwe_supported() -> bool:
     libc = ctypes.CDLL(None, use_errno=True)
     return bool(libc.prctl(66, 0, 0, 0, 0) >= 0)  # PR_GET_MDWE: EINVAL before Linux 6.3
 
 
-def write_config(tmp_path: Path, broker: Broker) -> Path:
-    model = os.environ.get("DIGIT_EDGE_TEST_MODEL")
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        "source: demo\nfps: 20\n" + (f"model: {model}\n" if model else "")
-        + f"mqtt: {{host: {broker.host}, port: {broker.port}, topic_prefix: sandbox-test}}\n"
-        + "http: {enabled: true, port: 0}\n",
-        encoding="utf-8",
-    )
-    return path
+def service_config(tmp_path: Path, broker: Broker) -> Path:
+    """No state_dir: the daemon takes $STATE_DIRECTORY, as under the unit."""
+    return write_config(tmp_path / "config.yaml", "http: {enabled: true, port: 0}", source="demo", state_dir=None,
+                        mqtt=f"mqtt: {{host: {broker.host}, port: {broker.port}, topic_prefix: sandbox-test}}")
 
 
 def service_env(state: Path) -> dict[str, str]:
@@ -74,7 +61,7 @@ def test_daemon_runs_without_writable_executable_memory(tmp_path: Path, mqtt_bro
     if not mdwe_supported():
         pytest.skip("this kernel has no PR_SET_MDWE (Linux < 6.3)")
     state = tmp_path / "state"
-    cmd = [sys.executable, "-c", MDWE_EXEC, DIGIT_EDGE, "run", "--config", str(write_config(tmp_path, mqtt_broker)),
+    cmd = [sys.executable, "-c", MDWE_EXEC, DIGIT_EDGE, "run", "--config", str(service_config(tmp_path, mqtt_broker)),
            "--max-frames", "30"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=service_env(state))
     assert proc.returncode == 0, proc.stderr
@@ -119,7 +106,7 @@ def test_daemon_needs_only_what_the_sandbox_allows(tmp_path: Path, mqtt_broker: 
     denied = "!" + ",".join(f"?{name}" for name in sorted(allowed_syscalls()))
     trace, state = tmp_path / "trace.txt", tmp_path / "state"
     cmd = [strace, "-f", "-qq", "-o", str(trace), "-e", "trace=all", "-e", f"inject={denied}:error=EPERM",
-           DIGIT_EDGE, "run", "--config", str(write_config(tmp_path, mqtt_broker)), "--max-frames", "30"]
+           DIGIT_EDGE, "run", "--config", str(service_config(tmp_path, mqtt_broker)), "--max-frames", "30"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=service_env(state))
     assert proc.returncode == 0, proc.stderr
     assert "confidence" in proc.stdout and "MQTT connected" in proc.stderr

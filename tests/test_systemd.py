@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-UNIT = ROOT / "systemd" / "digit-edge.service"
+from tests.daemon import DIGIT_EDGE, UNIT, unit_values
+
 MAX_EXPOSURE = 2.5
 
 
@@ -22,27 +21,8 @@ def systemd_analyze() -> str:
     return path
 
 
-def unit_settings(text: str) -> list[tuple[str, str, str]]:
-    """(section, key, value) for every assignment, repeated keys included, in file order."""
-    section, out = "", []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-            continue
-        key, _, value = line.partition("=")
-        out.append((section, key.strip(), value.strip()))
-    return out
-
-
-def values(key: str, section: str = "Service") -> list[str]:
-    return [v for s, k, v in unit_settings(UNIT.read_text(encoding="utf-8")) if s == section and k == key]
-
-
 def value(key: str, section: str = "Service") -> str:
-    found = values(key, section)
+    found = unit_values(key, section)
     assert len(found) == 1, f"{key}= set {len(found)} times in [{section}]"
     return found[0]
 
@@ -50,7 +30,7 @@ def value(key: str, section: str = "Service") -> str:
 @pytest.fixture
 def testable_unit(tmp_path: Path) -> Path:
     """The unit with ExecStart pointing at this venv's digit-edge: verify checks that it exists."""
-    exe = Path(sys.executable).parent / "digit-edge"
+    exe = Path(DIGIT_EDGE)
     assert exe.exists(), f"{exe} missing: pip install -e . first"
     text = UNIT.read_text(encoding="utf-8")
     shipped = "ExecStart=/opt/digit-edge/venv/bin/digit-edge "
@@ -106,12 +86,12 @@ def test_hardening_keeps_the_cameras_and_the_network_reachable() -> None:
     for key in ("ProtectHome", "NoNewPrivileges", "PrivateTmp", "MemoryDenyWriteExecute"):
         assert value(key) == "yes", key
     assert value("ProtectSystem") == "strict"
-    assert values("PrivateDevices") == []  # it would hide /dev/video*
+    assert unit_values("PrivateDevices") == []  # it would hide /dev/video*
     assert value("DevicePolicy") == "closed"
-    allowed = values("DeviceAllow")
+    allowed = unit_values("DeviceAllow")
     for device in ("char-video4linux rw", "char-media rw", "char-dma_heap rw"):
         assert device in allowed
     families = value("RestrictAddressFamilies").split()
     assert {"AF_INET", "AF_INET6", "AF_UNIX"} <= set(families)
-    assert values("IPAddressDeny") == []  # the broker may be anywhere
-    assert values("PrivateNetwork") == []
+    assert unit_values("IPAddressDeny") == []  # the broker may be anywhere
+    assert unit_values("PrivateNetwork") == []
