@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
 
 from edge.config import Config
+from tests.waiting import wait_until
 
 DEADLINE_S = 20.0  # generous: conditions are waited for, never timed
 
 
 def wait_for(condition: Callable[[], bool], what: str, deadline_s: float = DEADLINE_S) -> None:
-    end = time.monotonic() + deadline_s
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"gave up waiting for: {what}")
-        time.sleep(0.01)
+    if not wait_until(condition, deadline_s, poll_s=0.01):
+        raise AssertionError(f"gave up waiting for: {what}")
 
 
 def config(**camera: float) -> Config:

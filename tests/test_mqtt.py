@@ -16,6 +16,7 @@ from edge.config import MqttConfig
 from edge.sinks.mqtt import MqttSink
 from edge.sinks.spool import Spool
 from tests.mqtt_broker import Broker, Subscriber, sample_reading
+from tests.waiting import wait_until
 
 INFO = {"version": "0.1.0", "model": {"name": "digits_mlp_int8", "accuracy": 0.989}, "source": "demo",
         "config": {"fps": 10}}
@@ -43,15 +44,6 @@ def make_sink(tmp_path: Path, topic_prefix: str) -> Iterator[SinkFactory]:
 
 def seqs_on(sub: Subscriber, topic: str) -> list[int]:
     return [json.loads(m.payload)["seq"] for m in sub.on(topic)]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def parked_subscriber(broker: Broker, topics: list[str]) -> Subscriber:

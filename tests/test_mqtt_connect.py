@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from edge.config import MqttConfig
 from edge.sinks.mqtt import MqttSink
 from edge.sinks.mqtt_setup import ENV_PASSWORD, MqttSetupError
 from tests.mqtt_broker import Broker, Subscriber, TlsFiles, make_tls_files, sample_reading
+from tests.waiting import wait_until
 
 PASSWORD = "correct-horse-battery"
 WRONG = "wrong-password-xyz"
@@ -38,15 +38,6 @@ def sink_for(tmp_path: Path, topic_prefix: str, monkeypatch: pytest.MonkeyPatch)
     yield make
     for sink in sinks:
         sink.close(timeout=1.0)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def warnings_with(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
