@@ -29,6 +29,7 @@ from edge.types import Box, GrayImage, Region
 
 BG_FACTOR = 4  # the background is estimated on a 1/4-size image
 GROW = 0  # hysteresis steps from ink into weak ink
+BLOB_INSIDE = 0.75  # paper inside a digit's box is at least this bright next to that around it
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -60,11 +61,11 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False)
         if not _plausible_box(box, ink.shape, cfg, scale):
             continue
         mask = _group_mask(ink, contours, box, ids)
-        if not _plausible_ink(box, mask, cfg):
+        if not _plausible_ink(box, mask, cfg) or not _on_paper(work, box, mask):
             continue
         gid = len(regions)
-        for part_box, part_mask, parts in split_group(box, mask, cfg, alternatives):
-            regions.append(_to_frame(part_box, part_mask, scale, (h0, w0), gid, parts))
+        for part_box, part_mask, parts, prior in split_group(box, mask, cfg, alternatives):
+            regions.append(_to_frame(part_box, part_mask, scale, (h0, w0), gid, parts, prior))
     return regions
 
 
@@ -206,12 +207,28 @@ def _plausible_ink(box: Box, mask: GrayImage, cfg: DetectConfig) -> bool:
     return True
 
 
+def _on_paper(gray: GrayImage, box: Box, mask: GrayImage) -> bool:
+    """Is the paper between the strokes as bright as the paper around the box? Inside a
+    dark blob (a thumb, a stain) the background model follows the blob and leaves only
+    its rim as "ink"; that rim encloses dark paper, a digit encloses light paper."""
+    fh, fw = gray.shape
+    pad = max(2, box.h // 4)
+    x0, y0, x1, y1 = max(0, box.x - pad), max(0, box.y - pad), min(fw, box.x2 + pad), min(fh, box.y2 + pad)
+    around = gray[y0:y1, x0:x1].copy()
+    around[box.y - y0 : box.y2 - y0, box.x - x0 : box.x2 - x0] = 0
+    inner = gray[box.y : box.y2, box.x : box.x2][cv2.dilate(mask, np.ones((3, 3), np.uint8)) == 0]
+    outer = around[around > 0]
+    if inner.size < 0.1 * box.area or outer.size < 8:
+        return True
+    return float(np.median(inner)) >= BLOB_INSIDE * float(np.median(outer))
+
+
 def _to_frame(box: Box, mask: GrayImage, scale: float, shape: tuple[int, int], group: int,
-              parts: int) -> Region:
+              parts: int, prior: float) -> Region:
     if scale >= 1.0:
-        return Region(box, np.ascontiguousarray(mask), group=group, parts=parts)
+        return Region(box, np.ascontiguousarray(mask), group=group, parts=parts, prior=prior)
     fh, fw = shape
     x, y = int(box.x / scale), int(box.y / scale)
     x2, y2 = min(fw, int(np.ceil(box.x2 / scale))), min(fh, int(np.ceil(box.y2 / scale)))
     big = cv2.resize(mask, (max(1, x2 - x), max(1, y2 - y)), interpolation=cv2.INTER_NEAREST)
-    return Region(Box(x, y, x2 - x, y2 - y), big, group=group, parts=parts)
+    return Region(Box(x, y, x2 - x, y2 - y), big, group=group, parts=parts, prior=prior)

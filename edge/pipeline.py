@@ -53,7 +53,7 @@ class Pipeline:
         t3 = time.perf_counter()
         predictions = self.classifier.predict(crops)
         t4 = time.perf_counter()
-        keep = pick_alternatives(regions, predictions, self.detect_cfg)  # touching digits: whole or cut
+        keep = pick_alternatives(regions, predictions)  # touching digits: whole or cut
         digits = [
             Digit(predictions[i].digit, predictions[i].confidence, regions[i].box)
             for i in keep

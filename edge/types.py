@@ -92,6 +92,7 @@ class Region:
     # into n digits (parts=n), all with the same group; the classifier picks one way.
     group: int = -1
     parts: int = 1
+    prior: float = 0.0  # what the shape says for this way of reading the group (log-odds)
 
 
 @dataclass(frozen=True, slots=True)

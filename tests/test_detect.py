@@ -1,0 +1,191 @@
+"""Detection on real image files rendered from the HwD-1000 glyphs: what is found, where,
+and what the whole pipeline reads — numbers, touching digits, ruled and squared paper,
+broken strokes, clutter, and frames that are empty, tiny or huge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from edge.classify import Classifier
+from edge.config import Config, ConfigError, DetectConfig, load_config
+from edge.detect import find_regions
+from edge.pipeline import Pipeline
+from edge.split import pick_alternatives
+from edge.types import Box, Region
+from tests.imaging import DATA_DIR, draw_number, paper, save
+
+Canvas = npt.NDArray[np.float32]
+Truth = list[tuple[int, int, int, int]]
+
+pytestmark = pytest.mark.skipif(not (DATA_DIR / "hwd1000").exists(), reason=f"no evaluation data in {DATA_DIR}")
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return Pipeline(Classifier(), Config())
+
+
+def photo(tmp_path: Path, canvas: Canvas, name: str = "page.jpg") -> npt.NDArray[np.uint8]:
+    """Through a real JPEG file, as a camera or `predict` would deliver it."""
+    image = cv2.imread(str(save(tmp_path / name, canvas)), cv2.IMREAD_COLOR)
+    assert image is not None
+    return image
+
+
+def gray_of(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # type: ignore[no-any-return]
+
+
+def matched(found: list[Box], truth: Truth) -> int:
+    """How many true boxes have a found box with IoU >= 0.5."""
+    return sum(any(Box(*t).iou(f) >= 0.5 for f in found) for t in truth)
+
+
+def read(pipeline: Pipeline, image: npt.NDArray[np.uint8]) -> list[str]:
+    return [n.value for n in pipeline.process(image).numbers]
+
+
+def test_number_found_digit_by_digit_and_read(tmp_path: Path, pipeline: Pipeline) -> None:
+    canvas = paper(640, 480, seed=1)
+    truth = draw_number(canvas, "3852", 150, 180, 70, seed=4)
+    image = photo(tmp_path, canvas)
+    regions = find_regions(gray_of(image), DetectConfig())
+    assert len(regions) == 4
+    assert matched([r.box for r in regions], truth) == 4
+    for r in regions:
+        assert r.mask is not None and r.mask.shape == (r.box.h, r.box.w) and r.mask.dtype == np.uint8
+        assert set(np.unique(r.mask)) <= {0, 255} and r.mask.any()
+    assert read(pipeline, image) == ["3852"]
+
+
+def test_two_lines_and_two_sizes(tmp_path: Path, pipeline: Pipeline) -> None:
+    canvas = paper(640, 480, seed=2)
+    truth = draw_number(canvas, "60", 80, 60, 150, seed=5)
+    truth += draw_number(canvas, "947", 330, 330, 36, seed=6)
+    image = photo(tmp_path, canvas)
+    assert matched([r.box for r in find_regions(gray_of(image), DetectConfig())], truth) == 5
+    assert read(pipeline, image) == ["60", "947"]
+
+
+@pytest.mark.parametrize(("text", "spacing", "seed"), [("59", -0.06, 8), ("2580", -0.03, 8)])
+def test_touching_digits_are_split(tmp_path: Path, pipeline: Pipeline, text: str, spacing: float, seed: int) -> None:
+    canvas = paper(640, 480, seed=3)
+    truth = draw_number(canvas, text, 120, 170, 80, seed=seed, spacing=spacing)
+    image = photo(tmp_path, canvas)
+    whole = find_regions(gray_of(image), DetectConfig(split_touching=False))
+    assert len(whole) < len(text), "the test needs digits that really touch"
+    result = pipeline.process(image)
+    assert [n.value for n in result.numbers] == [text]
+    assert matched([d.box for d in result.digits], truth) == len(text)
+
+
+def rule(canvas: Canvas, step: int, vertical: bool, angle_deg: float = 0.0, dark: float = 0.55) -> None:
+    """Blue-grey paper ruling across the whole sheet (lines multiply the paper)."""
+    h, w = canvas.shape[:2]
+    lines = np.zeros((h, w), np.uint8)
+    slope = np.tan(np.radians(angle_deg))
+    for p in range(-max(h, w), 2 * max(h, w), step):
+        if vertical:
+            cv2.line(lines, (p, 0), (p - round(slope * h), h), 255, 2)
+        else:
+            cv2.line(lines, (0, p), (w, p + round(slope * w)), 255, 2)
+    tint = np.array([1.0, 1.0 - 0.6 * dark, 1.0 - dark], np.float32)  # BGR: blue lines
+    canvas *= np.where(lines[..., None] > 0, tint, 1.0)
+
+
+@pytest.mark.parametrize("grid", [False, True], ids=["ruled", "squared"])
+def test_paper_lines_crossing_digits_are_removed(tmp_path: Path, pipeline: Pipeline, grid: bool) -> None:
+    canvas = paper(640, 480, seed=4)
+    rule(canvas, 28, vertical=False, angle_deg=4.0)
+    if grid:
+        rule(canvas, 28, vertical=True, angle_deg=4.0)
+    truth = draw_number(canvas, "7391", 140, 190, 64, seed=8)
+    image = photo(tmp_path, canvas)
+    regions = find_regions(gray_of(image), DetectConfig())
+    # No stray pieces of ruling, and every digit one region, not cut in two by a line.
+    assert len(regions) == 4
+    assert matched([r.box for r in regions], truth) == 4
+    assert read(pipeline, image) == ["7391"]
+    # Without line removal the ruling swallows the digits.
+    assert matched([r.box for r in find_regions(gray_of(image), DetectConfig(remove_lines=False))], truth) < 4
+
+
+def test_broken_strokes_are_merged(tmp_path: Path) -> None:
+    canvas = paper(400, 300, seed=5)
+    truth = draw_number(canvas, "58", 100, 90, 90, seed=9)
+    for x, y, w, h in truth:  # a pen that skipped: a gap right across each digit
+        canvas[y + h // 2 - 2 : y + h // 2 + 2, x - 2 : x + w + 2] = canvas[5:9, 5 : w + 9]
+    image = photo(tmp_path, canvas)
+    gray = gray_of(image)
+    assert len(find_regions(gray, DetectConfig(merge_broken=False))) > 2, "the gaps must break the digits"
+    regions = find_regions(gray, DetectConfig())
+    assert len(regions) == 2
+    assert matched([r.box for r in regions], truth) == 2
+
+
+def test_specks_lines_blobs_and_sheet_edges_are_ignored(tmp_path: Path) -> None:
+    canvas = paper(640, 480, seed=6)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        cv2.circle(canvas, (int(rng.integers(20, 620)), int(rng.integers(20, 460))), int(rng.integers(1, 3)),
+                   (60, 60, 60), -1)
+    cv2.line(canvas, (60, 400), (560, 385), (40, 40, 40), 3)  # an underline
+    cv2.ellipse(canvas, (470, 150), (70, 50), 20, 0, 360, (70, 60, 60), -1)  # a thumb
+    canvas[:, :70] = (90, 70, 50)  # the desk beyond the sheet's edge
+    image = photo(tmp_path, canvas)
+    assert find_regions(gray_of(image), DetectConfig()) == []
+
+
+def test_tilted_sheet_in_a_shadow(tmp_path: Path, pipeline: Pipeline) -> None:
+    canvas = paper(640, 480, seed=7)
+    draw_number(canvas, "406", 200, 190, 72, seed=10)
+    canvas[:, 320:] *= 0.55  # a hard shadow across the middle of the number
+    turn = cv2.getRotationMatrix2D((320, 240), 12, 1.0)
+    canvas = cv2.warpAffine(canvas, turn, (640, 480), borderMode=cv2.BORDER_REFLECT)
+    assert read(pipeline, photo(tmp_path, canvas)) == ["406"]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 9), (480, 640), (2, 3000)])
+@pytest.mark.parametrize("value", [0, 255])
+def test_blank_and_degenerate_frames_give_nothing(shape: tuple[int, int], value: int) -> None:
+    assert find_regions(np.full(shape, value, np.uint8), DetectConfig()) == []
+
+
+def test_noise_alone_gives_no_digits(pipeline: Pipeline) -> None:
+    rng = np.random.default_rng(1)
+    frame = np.clip(rng.normal(200, 6, (480, 640)), 0, 255).astype(np.uint8)
+    assert pipeline.process(frame).digits == ()
+
+
+def test_huge_frame_is_analysed_downscaled_boxes_in_frame_pixels(tmp_path: Path) -> None:
+    canvas = paper(4000, 3000, seed=8)
+    truth = draw_number(canvas, "25", 1400, 1100, 420, seed=11)
+    regions = find_regions(gray_of(photo(tmp_path, canvas)), DetectConfig())
+    assert len(regions) == 2
+    assert matched([r.box for r in regions], truth) == 2
+    for r in regions:
+        assert r.mask is not None and r.mask.shape == (r.box.h, r.box.w)
+
+
+def test_classifier_picks_whole_or_cut() -> None:
+    """Group 0 is offered whole and cut in two; the surer reading wins, with the shape's prior."""
+    class P:
+        def __init__(self, confidence: float) -> None:
+            self.confidence = confidence
+
+    wide = [Region(Box(0, 0, 60, 40), group=0, parts=1, prior=0.5), Region(Box(0, 0, 30, 40), group=0, parts=2),
+            Region(Box(30, 0, 30, 40), group=0, parts=2), Region(Box(90, 0, 20, 40), group=1)]
+    assert pick_alternatives(wide, [P(0.3), P(0.99), P(0.98), P(0.9)]) == [1, 2, 3]
+    assert pick_alternatives(wide, [P(0.99), P(0.6), P(0.5), P(0.9)]) == [0, 3]
+
+
+def test_detect_keys_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("detect:\n  min_contrast: 1.5\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"detect -> min_contrast"):
+        load_config(path)
