@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -74,31 +75,38 @@ class ProcessFigures:
     stderr_tail: str
 
 
+# A small launcher between the bench and the measured process: a child forked straight
+# from the bench would start life with the bench's own (large) resident set counted in
+# its peak RSS. The launcher is a bare interpreter, so the peak is the command's own.
+_LAUNCHER = """
+import os, sys
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+"""
+
+
 def run_process(argv: Sequence[str], cwd: Path | None = None, timeout: float = 120.0,
                 env: dict[str, str] | None = None) -> ProcessFigures:
-    """Spawn ``argv``; time its first output line; peak RSS from wait4 (this child only)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
-                            env={**os.environ, **(env or {})}, text=True)
-    assert proc.stdout is not None and proc.stderr is not None
-    first = proc.stdout.readline()
-    t_first = time.perf_counter() - t0
-    proc.stdout.read()
-    err = proc.stderr.read()
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
+    """Spawn ``argv`` (through the launcher); time its first output line; its peak RSS."""
+    with tempfile.TemporaryDirectory(prefix="digit-edge-rss-") as tmp:
+        report = Path(tmp) / "rusage"
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, str(report), *argv],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
+                                env={**os.environ, **(env or {})}, text=True)
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        t_first = time.perf_counter() - t0
+        try:
+            _, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
             proc.kill()
-            pid, status, usage = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.005)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    t_exit = time.perf_counter() - t0
-    # Linux reports ru_maxrss in KiB.
-    return ProcessFigures(t_first, t_exit, usage.ru_maxrss / 1024.0, proc.returncode, first.strip(),
+            _, err = proc.communicate()
+        t_exit = time.perf_counter() - t0
+        code, rss_kib = (int(v) for v in report.read_text().split()) if report.exists() else (-1, 0)
+    return ProcessFigures(t_first, t_exit, rss_kib / 1024.0, code, first.strip(),
                           "\n".join(err.strip().splitlines()[-3:]))
 
 

@@ -60,10 +60,10 @@ class DetectConfig(Section):
         0.9, gt=0.3, le=10, description="a region wider than this x its height is also tried cut in parts"
     )
     split_prior: float = Field(
-        0.5, ge=0, le=100, description="how strongly the aspect ratio, not the classifier, decides a split"
+        0.25, ge=0, le=100, description="how strongly the aspect ratio, not the classifier, decides a split"
     )
     digit_aspect: float = Field(
-        0.65, gt=0.1, le=2, description="typical digit width / height, to count digits in a split"
+        0.75, gt=0.1, le=2, description="typical digit width / height, to count digits in a split"
     )
     max_fill: float = Field(
         0.75, gt=0, le=1, description="a region whose box is inkier than this is a blob, not a digit"

@@ -214,13 +214,14 @@ def _on_paper(gray: GrayImage, box: Box, mask: GrayImage) -> bool:
     fh, fw = gray.shape
     pad = max(2, box.h // 4)
     x0, y0, x1, y1 = max(0, box.x - pad), max(0, box.y - pad), min(fw, box.x2 + pad), min(fh, box.y2 + pad)
-    around = gray[y0:y1, x0:x1].copy()
-    around[box.y - y0 : box.y2 - y0, box.x - x0 : box.x2 - x0] = 0
-    inner = gray[box.y : box.y2, box.x : box.x2][cv2.dilate(mask, np.ones((3, 3), np.uint8)) == 0]
-    outer = around[around > 0]
-    if inner.size < 0.1 * box.area or outer.size < 8:
+    ring = np.full((y1 - y0, x1 - x0), 255, np.uint8)
+    ring[box.y - y0 : box.y2 - y0, box.x - x0 : box.x2 - x0] = 0
+    inner = cv2.dilate(mask, np.ones((3, 3), np.uint8)) == 0
+    if np.count_nonzero(inner) < 0.1 * box.area:
         return True
-    return float(np.median(inner)) >= BLOB_INSIDE * float(np.median(outer))
+    inside = cv2.mean(gray[box.y : box.y2, box.x : box.x2], mask=inner.astype(np.uint8))[0]
+    outside = cv2.mean(gray[y0:y1, x0:x1], mask=ring)[0]
+    return bool(inside >= BLOB_INSIDE * outside)
 
 
 def _to_frame(box: Box, mask: GrayImage, scale: float, shape: tuple[int, int], group: int,

@@ -24,11 +24,11 @@ from edge.types import Box, GrayImage, Region
 MAX_TILT = math.radians(15)
 MIN_PART, MAX_PART = 0.2, 1.1  # a digit's width, as a fraction of its height
 WIDTH_PRIOR = 3.0  # cost of a part 100% off the average width, in mean columns of ink
-RUN_PRIOR = (0.0, 0.0, -0.5, -0.5)  # credit for a cut crossing 0, 1, 2, 3+ strokes
+RUN_PRIOR = (0.0, 0.0, -0.25, -0.25)  # credit for a cut crossing 0, 1, 2, 3+ strokes
 SLIVER = 0.25  # a cut part's pieces smaller than this x its biggest are a neighbour's
 
 
-WHOLE_BONUS = 0.5  # log-confidence credit for leaving a region whole (tuning scenes)
+WHOLE_BONUS = 0.25  # log-confidence credit for leaving a region whole (tuning scenes)
 
 
 class _Confident(Protocol):  # edge.classify.Prediction, without importing the runtime
@@ -45,53 +45,65 @@ def split_group(box: Box, mask: GrayImage, cfg: DetectConfig,
     """
     aspect = box.w / max(1, box.h)
     whole = [(box, mask, 1, WHOLE_BONUS - cfg.split_prior * abs(aspect / cfg.digit_aspect - 1))]
-    if not cfg.split_touching:
+    if not cfg.split_touching or aspect <= (cfg.alt_aspect if alternatives else cfg.split_aspect):
         return whole
-    if not alternatives:
-        if aspect <= cfg.split_aspect:
-            return whole
-        return _cut(box, mask, max(2, round(aspect / cfg.digit_aspect)))[0]
-    if aspect <= cfg.alt_aspect:
+    ink = _Ink.of(box, mask)
+    if ink is None:
         return whole
-    out = list(whole)
     guess = max(2, round(aspect / cfg.digit_aspect))
-    for n in sorted({max(2, guess - 1), guess, guess + 1}):
+    if not alternatives:
+        return _cut(ink, guess)[0]
+    out = list(whole)
+    for n in (guess, guess + 1):  # the tuning scenes' right count: guess 75%, guess + 1 24%
         if n <= 6 and box.w / n >= 0.2 * box.h:
-            parts, runs = _cut(box, mask, n)
+            parts, runs = _cut(ink, n)
             prior = -cfg.split_prior * abs(aspect / cfg.digit_aspect - n) + RUN_PRIOR[min(runs, 3)]
             out.extend((b, m, k, prior) for b, m, k, _ in parts)
     return out
 
 
-def _cut(box: Box, mask: GrayImage, count: int) -> tuple[list[tuple[Box, GrayImage, int, float]], int]:
+class _Ink:
+    """A group's ink pixels in row coordinates: ``u`` along the (tilted) row, ``v`` across."""
+
+    def __init__(self, box: Box, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp], theta: float) -> None:
+        u = (xs * math.cos(theta) + ys * math.sin(theta) + 0.5).astype(np.int32)
+        u -= int(u.min())
+        order = np.argsort(u, kind="stable")
+        self.box, self.u, self.ys, self.xs = box, u[order], ys[order], xs[order]
+        self.v = (self.ys * math.cos(theta) - self.xs * math.sin(theta)).astype(np.float32)
+        self.span = int(self.u[-1]) + 1
+        counts = np.bincount(self.u, minlength=self.span).astype(np.float32)
+        self.cols = np.convolve(counts, np.ones(3, np.float32) / 3, "same").astype(np.float32)
+
+    @classmethod
+    def of(cls, box: Box, mask: GrayImage) -> _Ink | None:
+        m = cv2.moments(mask, binaryImage=True)
+        if m["m00"] == 0:
+            return None
+        ys, xs = np.nonzero(mask)
+        # A tilted number's digits lean with it: cut perpendicular to the blob's long axis.
+        theta = 0.5 * math.atan2(2 * m["mu11"], m["mu20"] - m["mu02"])
+        return cls(box, ys, xs, max(-MAX_TILT, min(MAX_TILT, theta)))
+
+
+def _cut(ink: _Ink, count: int) -> tuple[list[tuple[Box, GrayImage, int, float]], int]:
     """Cut into ``count`` parts across the row direction, at the thinnest places.
 
     Also returns the most strokes any cut crosses: two touching digits meet in one
     place, while a cut through a single "0", "8" or "2" crosses two or three strokes.
     """
-    h = box.h
-    m = cv2.moments(mask, binaryImage=True)
-    if m["m00"] == 0:
-        return [], 0
-    ys, xs = np.nonzero(mask)
-    # A tilted number's digits lean with it: cut perpendicular to the blob's long axis.
-    theta = 0.5 * math.atan2(2 * m["mu11"], m["mu20"] - m["mu02"])
-    theta = max(-MAX_TILT, min(MAX_TILT, theta))
-    u = (xs * math.cos(theta) + ys * math.sin(theta) + 0.5).astype(np.int32)
-    u -= int(u.min())
-    span = int(u.max()) + 1
-    counts = np.bincount(u, minlength=span).astype(np.float32)
-    cols = np.convolve(counts, np.ones(3, np.float32) / 3, "same").astype(np.float32)
-    inner = _best_cuts(cols, count, h)
-    cuts = [0, *inner, span + 1]
-    v = (ys * math.cos(theta) - xs * math.sin(theta)).astype(np.float32)
-    runs = max((_runs(v[u == c]) for c in inner), default=0)
+    box, h = ink.box, ink.box.h
+    inner = _best_cuts(ink.cols, count, h)
+    bounds = np.searchsorted(ink.u, [0, *inner, ink.span + 1])
+    runs = 0
+    for c in inner:
+        lo, hi = np.searchsorted(ink.u, [c, c + 1])
+        runs = max(runs, _runs(ink.v[lo:hi]))
     parts: list[tuple[Box, GrayImage, int, float]] = []
-    for a, b in itertools.pairwise(cuts):
-        sel = (u >= a) & (u < b)
-        if not sel.any():
+    for a, b in itertools.pairwise(bounds):
+        if b <= a:
             continue
-        py, px = ys[sel], xs[sel]
+        py, px = ink.ys[a:b], ink.xs[a:b]
         r0, r1, c0, c1 = int(py.min()), int(py.max()) + 1, int(px.min()), int(px.max()) + 1
         if r1 - r0 < 0.4 * h or c1 - c0 < 2:
             continue  # a sliver of a neighbour, not a digit
