@@ -147,7 +147,7 @@ def on_paper(ink: Image, seed: int) -> Image:
     a = np.clip(glyph, 0, 1)[..., None]
     pen = np.array(rng.uniform(10, 50, 3), np.float32)
     img[y0 : y0 + height, x0 : x0 + width] = img[y0 : y0 + height, x0 : x0 + width] * (1 - a) + pen * a
-    img += rng.normal(0, 2.0, img.shape).astype(np.float32)
+    img += np.asarray(rng.normal(0, 2.0, size=img.shape), np.float32)
     out: Image = np.clip(img, 0, 255).astype(np.uint8)
     return out
 

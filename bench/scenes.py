@@ -73,7 +73,8 @@ def _glyph_alpha(rng: np.random.Generator, glyph: F32, height: int) -> F32:
     width = max(1, round(gw * height / gh))
     a: F32 = cv2.resize(glyph, (width, height), interpolation=cv2.INTER_LINEAR)
     if rng.random() < 0.35:
-        return np.clip(a * 1.4 - 0.1, 0, 1).astype(np.float32)
+        plain: F32 = np.clip(a * 1.4 - 0.1, 0, 1).astype(np.float32)
+        return plain
     skeleton = _thin((a > 0.5).astype(np.uint8))
     pen = float(np.exp(rng.uniform(np.log(2.0), np.log(max(2.5, 0.15 * height)))))
     pad = int(pen) + 2

@@ -109,7 +109,9 @@ def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig,
     max_h = cfg.max_height_frac * fh
     long_side = np.maximum(w, h)
     border = (x <= 0) | (y <= 0) | (x + w >= fw) | (y + h >= fh)
-    edge = (border & (long_side > 0.35 * min(fh, fw))) | (w > 0.6 * fw) | (h > max_h)
+    # Whatever touches the frame's edge is cut off (unreadable) or the sheet's edge; it
+    # must not be merged into a digit either.
+    edge = (border & (min(fh, fw) > 64)) | (w > 0.6 * fw) | (h > max_h)
     speck = long_side < max(3.0, 0.3 * min_h)
     idx = np.flatnonzero(~(edge | speck))
     if idx.size == 0:
@@ -169,7 +171,11 @@ def _mergeable(boxes: FloatArray, cfg: DetectConfig, max_h: float) -> list[tuple
     shared = (ox >= 0.3 * minw) & (oy >= -(0.2 * maxh + 2)) & ~both_full
     # A fragment lying mostly inside a bigger digit's box (a "4"'s or "7"'s cross bar).
     inside = (ox >= 0.6 * minw) & (oy >= 0.6 * minh) & (minh <= 0.65 * maxh)
-    ok = (shared | inside) & (tall <= max_h) & (wide <= cfg.split_aspect * tall)
+    # A small number written just above or below a big digit is not a piece of it: the
+    # pieces of one digit are of like height, or the smaller one barely sticks out, or
+    # only a ruled line's width lies between them.
+    alike = (minh >= 0.5 * maxh) | (tall <= 1.25 * maxh) | (oy >= -(5 + 0.05 * maxh))
+    ok = (shared | inside) & alike & (tall <= max_h) & (wide <= cfg.split_aspect * tall)
     return [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(ok, 1)), strict=True)]
 
 
