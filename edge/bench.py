@@ -115,7 +115,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     if "speed" not in args.skip:
         frames = sets["ordinary/held"][: 50 if args.quick else 200]
-        times = {name: time_frames(r, frames, repeat=2 if args.quick else 3) for name, r in readers.items()}
+        times = time_frames(readers, frames, repeat=2 if args.quick else 3)
         out["speed"] = {**{name: t.as_dict() for name, t in times.items()},
                         "ratio": round(times["ours"].total / max(1e-9, times["bare"].total), 2)}
 

@@ -57,7 +57,7 @@ class DetectConfig(Section):
         1.3, gt=0.5, le=10, description="a region wider than this x its height is split"
     )
     alt_aspect: float = Field(
-        0.9, gt=0.3, le=10, description="a region wider than this x its height is also tried cut in parts"
+        1.0, gt=0.3, le=10, description="a region wider than this x its height is also tried cut in parts"
     )
     split_prior: float = Field(
         0.25, ge=0, le=100, description="how strongly the aspect ratio, not the classifier, decides a split"

@@ -14,6 +14,7 @@ import math
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from edge.types import GrayImage
 
@@ -43,49 +44,69 @@ def remove_lines(ink: GrayImage, weak: GrayImage | None = None) -> GrayImage:
     quarter[:, :EDGE] = 0
     quarter[:, -EDGE:] = 0
     length = max(9, int(KERNEL_FRAC * min(h, w) / 2)) | 1
-    near: list[GrayImage] = []  # per direction (horizontal, vertical): pixels near a line
+    found: list[GrayImage | None] = []  # per direction (horizontal, vertical), half size
+    boxes: list[tuple[int, int, int, int]] = []
     for vertical in (False, True):
-        found = np.zeros_like(half)
         img = quarter.T if vertical else quarter
         angle = _dominant_angle(np.ascontiguousarray(img))
-        if angle is not None:
-            kernel = _line_kernel(angle, length)
-            if vertical:
-                kernel = np.ascontiguousarray(kernel.T)
-            # Thicken across the line by a pixel: a one-pixel digital line and the kernel's
-            # own staircase rarely line up all along, and the opening would miss pieces.
-            fat = cv2.dilate(half, np.ones((2, 1) if not vertical else (1, 2), np.uint8))
-            opened = cv2.morphologyEx(fat, cv2.MORPH_OPEN, kernel)
-            # Give back what is thick across the line direction: strokes, not ruling.
-            across = (1, 6) if not vertical else (6, 1)
-            thick = cv2.morphologyEx(opened, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, across))
-            opened &= ~cv2.dilate(thick, np.ones((3, 3), np.uint8))
-            # Only what runs on far beyond a digit is ruling; a digit's straight stroke is not.
-            span = LONG_FRAC * (half.shape[0] if vertical else half.shape[1])
-            contours, _ = cv2.findContours(opened, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-            cv2.drawContours(found, [c for c in contours if max(cv2.boundingRect(c)[2:]) >= span], -1, 255,
-                             cv2.FILLED)
-        near.append(cv2.dilate(cv2.resize(found, (w, h), interpolation=cv2.INTER_NEAREST),
-                               np.ones((3, 3), np.uint8)))
-    if not near[0].any() and not near[1].any():
+        lines = _long_lines(half, angle, length, vertical) if angle is not None else []
+        if not lines:
+            found.append(None)
+            continue
+        mask = np.zeros_like(half)
+        cv2.drawContours(mask, lines, -1, 255, cv2.FILLED)
+        found.append(mask)
+        boxes.extend(cv2.boundingRect(c) for c in lines)
+    if not boxes:
         return ink
+    # Work at full size only where the lines are (one stray line: a thin band).
+    run = max(5, round(7 * min(h, w) / 480)) | 1
+    x0 = max(0, 2 * min(b[0] for b in boxes) - run)
+    y0 = max(0, 2 * min(b[1] for b in boxes) - run)
+    x1 = min(w, 2 * max(b[0] + b[2] for b in boxes) + run)
+    y1 = min(h, 2 * max(b[1] + b[3] for b in boxes) + run)
+    roi = np.s_[y0:y1, x0:x1]
+    near = [None if f is None else cv2.dilate(cv2.resize(f, (w, h), interpolation=cv2.INTER_NEAREST)[roi],
+                                              np.ones((3, 3), np.uint8)) for f in found]
+    weak_roi, ink_roi = src[roi], ink[roi]
     # Pixel-exact: near a found line, a pixel is ruling only if the ink run through it,
     # across the line, is no longer than a line is thick. A stroke that crosses the line
     # runs on beyond it and stays. (The other direction's lines are left out of that run,
     # or every grid crossing would count as a stroke.)
-    run = max(5, round(7 * min(h, w) / 480)) | 1
-    band = np.zeros_like(ink)
+    band = np.zeros_like(ink_roi)
     for i, size in ((0, (1, run)), (1, (run, 1))):
-        if near[i].any():
-            stroke = cv2.morphologyEx(src & ~near[1 - i], cv2.MORPH_OPEN,
-                                      cv2.getStructuringElement(cv2.MORPH_RECT, size))
-            band |= near[i] & src & ~stroke
-    clean: GrayImage = ink & ~band
+        here, other = near[i], near[1 - i]
+        if here is not None:
+            strokes = weak_roi if other is None else weak_roi & ~other
+            stroke = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, size))
+            band |= here & weak_roi & ~stroke
+    clean_roi = ink_roi & ~band
     for i, size in ((0, (1, 9)), (1, (9, 1))):
-        if near[i].any():
-            closed = cv2.morphologyEx(clean, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, size))
-            clean |= closed & band & ink
+        if near[i] is not None:
+            closed = cv2.morphologyEx(clean_roi, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, size))
+            clean_roi |= closed & band & ink_roi
+    clean: GrayImage = ink.copy()
+    clean[roi] = clean_roi
     return clean
+
+
+def _long_lines(half: GrayImage, angle: float, length: int, vertical: bool) -> list[npt.NDArray[np.int32]]:
+    """Outlines (half size) of the thin straight runs at ``angle`` long enough to be ruling."""
+    kernel = _line_kernel(angle, length)
+    if vertical:
+        kernel = np.ascontiguousarray(kernel.T)
+    # Thicken across the line by a pixel: a one-pixel digital line and the kernel's own
+    # staircase rarely line up all along, and the opening would miss pieces.
+    fat = cv2.dilate(half, np.ones((2, 1) if not vertical else (1, 2), np.uint8))
+    opened = cv2.morphologyEx(fat, cv2.MORPH_OPEN, kernel)
+    # Give back what is thick across the line direction: strokes, not ruling.
+    across = (1, 6) if not vertical else (6, 1)
+    thick = cv2.morphologyEx(opened, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, across))
+    opened &= ~cv2.dilate(thick, np.ones((3, 3), np.uint8))
+    # Only what runs on far beyond a digit is ruling; a digit's straight stroke is not.
+    span = LONG_FRAC * (half.shape[0] if vertical else half.shape[1])
+    contours, _ = cv2.findContours(opened, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [c for c in contours if max(cv2.boundingRect(c)[2:]) >= span]
 
 
 def _dominant_angle(img: GrayImage) -> float | None:
