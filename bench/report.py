@@ -46,6 +46,13 @@ def render(f: dict[str, Any]) -> str:
                          f"{pct(o['scenes_exact']):>8s}  |{pct(b['recall']):>7s}{pct(b['e2e']):>8s}  |"
                          f" ≥ {100 * tr:.0f}% {mark(o['recall'] >= tr)} / ≥ {100 * te:.0f}% {mark(o['e2e'] >= te)}")
         lines.append("")
+    if "hard_kinds" in f:
+        o, b = f["hard_kinds"]["ours"], f["hard_kinds"]["bare"]
+        lines += ["Hard held-out scenes by what makes them hard (a scene can have two):",
+                  f"  {'kind':12s}{'digits':>7s}{'recall':>8s}{'e2e':>8s}  |{'bare':>7s}{'e2e':>8s}"]
+        lines += [f"  {k:12s}{o[k]['digits']:7d}{pct(o[k]['recall']):>8s}{pct(o[k]['e2e']):>8s}  |"
+                  f"{pct(b[k]['recall']):>7s}{pct(b[k]['e2e']):>8s}" for k in o]
+        lines.append("")
     if "speed" in f:
         sp = f["speed"]
         o, b = sp["ours"], sp["bare"]

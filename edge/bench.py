@@ -112,6 +112,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     if "scenes" not in args.skip:
         out["scenes"] = {name: {k: score_scenes(r, v).as_dict() for k, v in sets.items()}
                          for name, r in readers.items()}
+        held = sets["hard/held"]
+        kinds = sorted({k for scene in held for k in scene.hard})
+        out["hard_kinds"] = {name: {k: score_scenes(r, [s for s in held if k in s.hard]).as_dict() for k in kinds}
+                             for name, r in readers.items()}
 
     if "speed" not in args.skip:
         frames = sets["ordinary/held"][: 50 if args.quick else 200]

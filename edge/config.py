@@ -42,7 +42,7 @@ class DetectConfig(Section):
         0.9, gt=0, le=1, description="largest digit height as a fraction of the frame height"
     )
     min_contrast: float = Field(
-        0.14, gt=0, lt=1, description="ink is at least this much darker than the paper around it (0..1)"
+        0.11, gt=0, lt=1, description="ink is at least this much darker than the paper around it (0..1)"
     )
     work_max_side: int = Field(
         1280, ge=64, le=16384, description="bigger frames are analysed at this size (longest side, px)"
