@@ -83,7 +83,11 @@ def setup_logging(level: str, debug: bool) -> None:
     if not debug:  # OpenCV's own warnings (e.g. on a failed camera open) duplicate our errors
         import cv2
 
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        utils_logging = getattr(cv2.utils, "logging", None)  # OpenCV 5; 4.x has cv2.setLogLevel
+        if utils_logging is not None:
+            utils_logging.setLogLevel(utils_logging.LOG_LEVEL_ERROR)
+        elif hasattr(cv2, "setLogLevel"):
+            cv2.setLogLevel(2)  # 2 = LOG_LEVEL_ERROR
 
 
 def cmd_run(args: argparse.Namespace) -> int:
