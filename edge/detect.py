@@ -28,7 +28,6 @@ from edge.split import split_group
 from edge.types import Box, GrayImage, Region
 
 BG_FACTOR = 4  # the background is estimated on a 1/4-size image
-GROW = 0  # hysteresis steps from ink into weak ink
 BLOB_INSIDE = 0.75  # paper inside a digit's box is at least this bright next to that around it
 FloatArray = npt.NDArray[np.float64]
 
@@ -90,10 +89,6 @@ def ink_masks(gray: GrayImage, cfg: DetectConfig) -> tuple[GrayImage, GrayImage]
     # an even kernel and shift the whole picture by a pixel.
     two = np.ones((2, 2), np.uint8)
     ink = cv2.dilate(cv2.erode(ink, two, anchor=(0, 0)), two, anchor=(1, 1))
-    # Hysteresis: let ink grow a few pixels into the weak mask, so faint pencil strokes
-    # stay joined where they pale for a moment.
-    for _ in range(GROW):
-        ink = cv2.dilate(ink, np.ones((3, 3), np.uint8)) & weak
     return ink, weak
 
 
