@@ -57,12 +57,15 @@ def load_glyphs() -> list[list[FloatImage]]:
 
 def render_paper(width: int, height: int, rng: np.random.Generator) -> Image:
     """Off-white paper lit unevenly: a gradient from one corner and a soft vignette."""
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    # Broadcast a column and a row instead of full coordinate grids: the daemon's peak memory
+    # is a budget (≤ 90 MB on a Pi), and every full-frame float64 temporary costs 2.4 MB.
+    ys = np.arange(height, dtype=np.float32)[:, None]
+    xs = np.arange(width, dtype=np.float32)[None, :]
     angle = rng.uniform(0, 2 * math.pi)
     ramp = (xs / width - 0.5) * math.cos(angle) + (ys / height - 0.5) * math.sin(angle)
     radius = np.hypot(xs / width - 0.5, ys / height - 0.5)
     light = 0.9 + 0.16 * ramp - 0.22 * radius**2
-    fibres = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 2.0)
+    fibres = cv2.GaussianBlur(rng.standard_normal((height, width), dtype=np.float32), (0, 0), 2.0)
     light = light + 0.012 * fibres
     paper: Image = np.clip(light[:, :, None] * PAPER_BGR[None, None, :], 0, 255).astype(np.uint8)
     return paper
@@ -109,8 +112,12 @@ def render_scene(scene: int, width: int, height: int, paper: Image,
     small = int(np.clip(height * 0.10, 14, 60))
     write_number(canvas, meter, int(width * 0.22), int(height * 0.28), big, glyphs, rng)
     write_number(canvas, second, int(width * 0.55), int(height * 0.62), small, glyphs, rng)
-    canvas += rng.normal(0, 2.0, canvas.shape).astype(np.float32)
-    return np.clip(canvas, 0, 255).astype(np.uint8)
+    noise = rng.standard_normal(canvas.shape, dtype=np.float32)
+    noise *= 2.0
+    canvas += noise
+    del noise
+    np.clip(canvas, 0, 255, out=canvas)
+    return canvas.astype(np.uint8)
 
 
 class DemoSource:
@@ -127,9 +134,12 @@ class DemoSource:
         self._glyphs = load_glyphs()
         rng = np.random.default_rng(SEED)
         self._paper = render_paper(self.width, self.height, rng)
-        grain = rng.normal(0, 1.5, (self.height + 4, self.width + 4, 3))
+        grain = rng.standard_normal((self.height + 4, self.width + 4, 3), dtype=np.float32)
+        grain *= 1.5
         self._grain_up = np.clip(grain, 0, 255).astype(np.uint8)
-        self._grain_down = np.clip(-grain, 0, 255).astype(np.uint8)
+        np.negative(grain, out=grain)
+        self._grain_down = np.clip(grain, 0, 255).astype(np.uint8)
+        del grain
         self._pacer = Pacer(config.fps)
         self._index = 0
         self._scene_no = -1
