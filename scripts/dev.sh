@@ -71,7 +71,7 @@ case "${1:-}" in
         ensure_test_tools
         ensure_venv dev,train
         say "ruff"; "$VENV/bin/ruff" check .
-        say "mypy --strict edge/"; "$VENV/bin/mypy"
+        say "mypy --strict (edge/, converter/)"; "$VENV/bin/mypy"
         say "pytest"
         exec "$VENV/bin/pytest" "$@"
         ;;

@@ -55,17 +55,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-say() { printf '==> %s\n' "$*"; }
-# show [NOTE] CMD...: print a command as it could be pasted into a shell.
-show() {
-    local note=""
-    case "$1" in "("*")") note=" $1"; shift ;; esac
-    printf '+%s' "$note"; printf ' %q' "$@"; printf '\n'
-}
+# shellcheck source=scripts/pi-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/pi-lib.sh"
 warn() { printf 'install-pi.sh: warning: %s\n' "$*" >&2; }
 die() { printf 'install-pi.sh: error: %s\n' "$*" >&2; exit 1; }
-# run CMD...: print it, then run it (unless --dry-run).
-run() { show "$@"; if [ "$DRY_RUN" -eq 0 ]; then "$@"; fi; }
 # system CMD...: like run, but skipped when installing into DESTDIR.
 system() {
     if [ -n "$DESTDIR" ]; then show "(skipped, DESTDIR set)" "$@"; else run "$@"; fi

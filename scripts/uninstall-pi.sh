@@ -32,14 +32,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-say() { printf '==> %s\n' "$*"; }
-# show [NOTE] CMD...: print a command as it could be pasted into a shell.
-show() {
-    local note=""
-    case "$1" in "("*")") note=" $1"; shift ;; esac
-    printf '+%s' "$note"; printf ' %q' "$@"; printf '\n'
-}
-run() { show "$@"; if [ "$DRY_RUN" -eq 0 ]; then "$@"; fi; }
+# shellcheck source=scripts/pi-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/pi-lib.sh"
 system() {
     if [ -n "$DESTDIR" ]; then show "(skipped, DESTDIR set)" "$@"; else run "$@"; fi
 }
