@@ -35,7 +35,11 @@ def annotate(
         b = d.box
         color = GREEN if d.confidence >= max(min_confidence, 0.9) else AMBER
         cv2.rectangle(out, (b.x, b.y), (b.x2, b.y2), color, thick)
-        _label(out, f"{d.digit} {d.confidence:.2f}", (b.x, b.y), font, color, below=False)
+        text = f"{d.digit} {d.confidence:.2f}"
+        (tw, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
+        if tw > b.w + 6:  # narrow digit (a "1", or digits close together): labels would overlap
+            text = str(d.digit)
+        _label(out, text, (b.x, b.y), font, color, below=False)
     return out
 
 
