@@ -7,6 +7,10 @@ network is trained on exactly the kind of crop it will see. Re-fitting undoes an
 shift, so those are applied afterwards, small, standing in for the box and centre errors
 of real crops (a speck of dirt in the box, a faint stroke end lost).
 
+Optionally (``p_pen``, off by default) a share of digits is first redrawn along its skeleton with a pen of
+uniform width, thin to thick (``converter.penredraw``): digits written with a pen keep one
+stroke width throughout, MNIST's do not.
+
 Stroke width changes by a fraction of a pixel: the digit is blended with its own dilation
 (or erosion), so widths vary smoothly rather than in whole-pixel steps.
 """
@@ -19,6 +23,7 @@ import cv2
 import numpy as np
 
 from converter.data import Images
+from converter.penredraw import pen_redraw
 from edge.normalize import fit_to_mnist
 
 CANVAS = 36  # room for a rotated, sheared, widened 28x28 digit
@@ -42,6 +47,9 @@ class Augment:
     scale: float = 0.1  # the 20 px box becomes 18..22 px
     shift_px: int = 1  # whole pixels, as MNIST's own centring is
     p_identity: float = 0.1  # left exactly as MNIST has it
+    p_pen: float = 0.0  # redrawn along the skeleton with a uniform round pen, first
+    pen_min: float = 0.6  # pen width, px of the 28x28 digit (MNIST strokes: ~2-3 px)
+    pen_max: float = 3.2  # (drawn log-uniform)
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -62,6 +70,10 @@ def augment_batch(x: Images, rng: np.random.Generator, aug: Augment) -> Images:
     scale = rng.uniform(1 - aug.scale, 1 + aug.scale, n)
     shift = rng.integers(-aug.shift_px, aug.shift_px + 1, (n, 2))
     src = x.astype(np.float32) * (1 / 255)
+    if aug.p_pen > 0:  # drawn last: the other deformations' draws stay as they were
+        pen = (rng.random(n) < aug.p_pen) & ~identity
+        widths = np.exp(rng.uniform(np.log(aug.pen_min), np.log(aug.pen_max), n))
+        src[pen] = pen_redraw(src[pen], widths[pen])
     for i in range(n):
         if identity[i]:
             out[i] = x[i]

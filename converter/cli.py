@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-augment", action="store_true", help="train on MNIST as it is")
     t.add_argument("--dropout", type=_fraction, default=0.1, metavar="P",
                    help="dropout after each hidden layer, 0..0.9 (default: %(default)s)")
+    t.add_argument("--pen-redraw", type=_fraction, default=0.0, metavar="P",
+                   help="share of digits first redrawn along their skeleton with a uniform "
+                        "pen, thin to thick, 0..0.9 (default: %(default)s)")
     t.add_argument("--validation", type=_positive, metavar="N",
                    help="hold out N training digits and show their accuracy each epoch")
     t.add_argument("--workers", type=int, default=1, choices=range(0, 9), metavar="0..8",
@@ -136,7 +139,7 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                       dropout=args.dropout,
-                      augment=None if args.no_augment else Augment(),
+                      augment=None if args.no_augment else Augment(p_pen=args.pen_redraw),
                       validation=args.validation or 0, workers=args.workers)
     report = train(data, out, cfg, _command_line(), pen)
     m = report["model"]

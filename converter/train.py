@@ -127,7 +127,9 @@ def _training_data(data: Mnist, cfg: TrainConfig) -> str:
 
 def _summary(cfg: TrainConfig, n: int) -> str:
     aug = cfg.augment
-    how = (f"rotation ±{aug.rotate_deg:g}°, shear ±{aug.shear:g}, aspect ±{aug.aspect * 100:g}%, "
+    how = (f"{aug.p_pen * 100:g}% first redrawn along the skeleton with a uniform round pen "
+           f"{aug.pen_min:g}–{aug.pen_max:g} px wide, " if aug and aug.p_pen else "") + (
+           f"rotation ±{aug.rotate_deg:g}°, shear ±{aug.shear:g}, aspect ±{aug.aspect * 100:g}%, "
            f"elastic wobble ({aug.p_elastic * 100:g}% of digits), thicker / thinner strokes "
            f"({aug.p_thicker * 100:g}% / {aug.p_thinner * 100:g}%), each digit re-fitted by "
            f"`edge.normalize.fit_to_mnist`, then scale ±{aug.scale * 100:g}% and shift "
