@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DB_NAME = "digit-edge.db"
@@ -40,6 +42,22 @@ def open_db(state_dir: Path) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` if the body raises.
+
+    The connections are opened in autocommit mode (``isolation_level=None``), so every
+    multi-statement change that must be all-or-nothing on disk goes through here.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class SequenceCounter:
     """Hands out 1, 2, 3, ... and remembers the last one on disk."""
 
@@ -48,21 +66,15 @@ class SequenceCounter:
         self._lock = threading.Lock()
 
     def next(self) -> int:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._conn.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
-                value = (row[0] if row else 0) + 1
-                self._conn.execute(
-                    "INSERT INTO meta(key, value) VALUES('seq', ?) "
-                    "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                    (value,),
-                )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            return int(value)
+        with self._lock, transaction(self._conn) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
+            value = (row[0] if row else 0) + 1
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES('seq', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (value,),
+            )
+        return int(value)
 
     def last(self) -> int:
         with self._lock:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.state import open_db
+from edge.state import open_db, transaction
 
 log = logging.getLogger(__name__)
 
@@ -67,18 +67,13 @@ class Spool:
         """Store one message durably; drop the oldest if the spool is over its bound."""
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    cur = self._conn.execute(
+                with transaction(self._conn) as conn:
+                    cur = conn.execute(
                         "INSERT OR IGNORE INTO spool(seq, topic, payload, created) VALUES(?, ?, ?, ?)",
                         (seq, topic, payload, time.time()),
                     )
                     added = cur.rowcount
                     dropped = self._drop_oldest_locked(self._depth + added - self.max_items)
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
             except sqlite3.Error as exc:
                 raise SpoolError(f"spool in {self.path}: cannot store reading {seq}: {exc}") from None
             if added == 0:
@@ -110,15 +105,10 @@ class Spool:
             return 0
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    before = self._conn.total_changes
-                    self._conn.executemany("DELETE FROM spool WHERE seq = ?", batch)
-                    removed = self._conn.total_changes - before
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
+                with transaction(self._conn) as conn:
+                    before = conn.total_changes
+                    conn.executemany("DELETE FROM spool WHERE seq = ?", batch)
+                    removed = conn.total_changes - before
             except sqlite3.Error as exc:
                 raise SpoolError(f"spool in {self.path}: cannot delete sent readings: {exc}") from None
             self._depth -= removed
@@ -133,9 +123,8 @@ class Spool:
         with self._lock:
             if self._depth <= self.max_items:
                 return
-            self._conn.execute("BEGIN IMMEDIATE")
-            dropped = self._drop_oldest_locked(self._depth - self.max_items)
-            self._conn.execute("COMMIT")
+            with transaction(self._conn):
+                dropped = self._drop_oldest_locked(self._depth - self.max_items)
             self._depth -= dropped
             self._count_dropped(dropped)
 
