@@ -62,16 +62,20 @@ def render_paper(width: int, height: int, rng: np.random.Generator) -> Image:
     ys = np.arange(height, dtype=np.float32)[:, None]
     xs = np.arange(width, dtype=np.float32)[None, :]
     angle = rng.uniform(0, 2 * math.pi)
-    ramp = (xs / width - 0.5) * math.cos(angle) + (ys / height - 0.5) * math.sin(angle)
-    radius = np.hypot(xs / width - 0.5, ys / height - 0.5)
-    light = 0.9 + 0.16 * ramp - 0.22 * radius**2
+    u, v = xs / width - 0.5, ys / height - 0.5
+    # light = 0.9 + 0.16 * ramp - 0.22 * radius², built in one full-frame buffer
+    light = 0.16 * (u * math.cos(angle) + v * math.sin(angle)) - 0.22 * (u * u + v * v)
+    light += 0.9
     fibres = cv2.GaussianBlur(rng.standard_normal((height, width), dtype=np.float32), (0, 0), 2.0)
-    light = light + 0.012 * fibres
-    paper: Image = np.clip(light[:, :, None] * PAPER_BGR[None, None, :], 0, 255).astype(np.uint8)
+    light += 0.012 * fibres
+    del fibres
+    bgr = light[:, :, None] * PAPER_BGR[None, None, :]
+    np.clip(bgr, 0, 255, out=bgr)
+    paper: Image = bgr.astype(np.uint8)
     return paper
 
 
-def write_number(canvas: FloatImage, text: str, x: int, y: int, height: int,
+def write_number(canvas: Image, text: str, x: int, y: int, height: int,
                  glyphs: list[list[FloatImage]], rng: np.random.Generator) -> None:
     """Draw ``text`` with its top-left near (x, y), digits about ``height`` px tall, as ink."""
     for ch in text:
@@ -89,10 +93,10 @@ def write_number(canvas: FloatImage, text: str, x: int, y: int, height: int,
         left = x - pad
         y0, x0 = max(0, top), max(0, left)
         y1, x1 = min(canvas.shape[0], top + big.shape[0]), min(canvas.shape[1], left + big.shape[1])
-        if y1 > y0 and x1 > x0:
+        if y1 > y0 and x1 > x0:  # composite in float on this glyph's patch only
             a = alpha[y0 - top : y1 - top, x0 - left : x1 - left, None]
-            region = canvas[y0:y1, x0:x1]
-            canvas[y0:y1, x0:x1] = region * (1 - a) + INK_BGR * a
+            region = canvas[y0:y1, x0:x1].astype(np.float32)
+            canvas[y0:y1, x0:x1] = np.clip(region * (1 - a) + INK_BGR * a + 0.5, 0, 255).astype(np.uint8)
         x += w + int(height * rng.uniform(0.2, 0.3))
 
 
@@ -106,18 +110,13 @@ def scene_values(scene: int) -> tuple[str, str]:
 def render_scene(scene: int, width: int, height: int, paper: Image,
                  glyphs: list[list[FloatImage]]) -> Image:
     rng = np.random.default_rng([SEED, scene])
-    canvas = paper.astype(np.float32)
+    canvas = paper.copy()  # uint8: glyphs are composited patch by patch, no float frame
     meter, second = scene_values(scene)
     big = int(np.clip(height * 0.14, 16, 80))
     small = int(np.clip(height * 0.10, 14, 60))
     write_number(canvas, meter, int(width * 0.22), int(height * 0.28), big, glyphs, rng)
     write_number(canvas, second, int(width * 0.55), int(height * 0.62), small, glyphs, rng)
-    noise = rng.standard_normal(canvas.shape, dtype=np.float32)
-    noise *= 2.0
-    canvas += noise
-    del noise
-    np.clip(canvas, 0, 255, out=canvas)
-    return canvas.astype(np.uint8)
+    return canvas  # sensor noise is added per frame (the grain in DemoSource.frame_at)
 
 
 class DemoSource:
