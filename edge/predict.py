@@ -12,32 +12,12 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.annotate import annotate
+from edge.imagefile import ImageError, read_image
 from edge.pipeline import Pipeline
 from edge.types import Box, Digit, FrameResult, Number
 
 log = logging.getLogger(__name__)
 MAX_SIDE = 4096  # larger images are read at this size; boxes are mapped back
-
-
-class ImageError(Exception):
-    """An input that is not a readable image; the message says what is wrong."""
-
-
-def load_image(path: Path) -> npt.NDArray[np.uint8]:
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except FileNotFoundError:
-        raise ImageError("file not found") from None
-    except IsADirectoryError:
-        raise ImageError("is a directory, not an image") from None
-    except OSError as exc:
-        raise ImageError(f"cannot read file: {exc.strerror}") from None
-    if data.size == 0:
-        raise ImageError("empty file (0 bytes)")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ImageError("not an image OpenCV can decode (corrupt, truncated or unsupported format)")
-    return image  # type: ignore[no-any-return]
 
 
 def _scale_box(b: Box, f: float) -> Box:
@@ -54,7 +34,7 @@ def _rescale(result: FrameResult, f: float) -> FrameResult:
     return FrameResult(digits, numbers, result.latency_ms, result.stage_ms, result.regions)
 
 
-def read_image(pipeline: Pipeline, image: npt.NDArray[np.uint8]) -> FrameResult:
+def read_digits(pipeline: Pipeline, image: npt.NDArray[np.uint8]) -> FrameResult:
     """Run the pipeline, shrinking huge images first so memory and time stay bounded."""
     h, w = image.shape[:2]
     if max(h, w) <= MAX_SIDE:
@@ -71,8 +51,8 @@ def predict_paths(
     """One contract object per input path, in order; errors become ``{"image", "error"}``."""
     for name in paths:
         try:
-            image = load_image(Path(name))
-            result = read_image(pipeline, image)
+            image = read_image(Path(name))
+            result = read_digits(pipeline, image)
         except ImageError as exc:
             yield {"image": name, "error": str(exc)}
             continue

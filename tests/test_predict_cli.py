@@ -103,7 +103,7 @@ def test_bad_images_get_their_own_error_and_the_rest_are_read(
     assert errors["zero.jpg"] == "empty file (0 bytes)"
     assert "not an image" in errors["notes.png"]
     assert "not an image" in errors["truncated.jpg"]
-    assert errors["missing.jpg"] == "file not found"
+    assert errors["missing.jpg"] == "no such file"
     for name in ("tiny.png", "black.png", "white.png", "huge.png"):
         assert errors[name] is None
         assert next(o for o in objs if o["image"].endswith(name))["digits"] == []

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
+from edge.imagefile import ImageError, read_image
 from edge.sources.base import Image, SourceError, SourceExhausted, size_of
 from edge.types import Frame
 
@@ -48,21 +48,12 @@ class Pacer:
 
 
 def decode_image(path: Path) -> Image:
-    """Read an image file as BGR; SourceError saying what is wrong with it."""
+    """Read an image file as BGR; SourceError naming the file and what is wrong with it."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except FileNotFoundError:
-        raise SourceError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SourceError(f"{path}: is a folder, not an image (use dir:{path})") from None
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
-    if data.size == 0:
-        raise SourceError(f"{path}: empty file (zero bytes)")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if image is None:
-        raise SourceError(f"{path}: not an image OpenCV can read (truncated, or not PNG/JPEG/...)")
-    return np.asarray(image, dtype=np.uint8)
+        return read_image(path)
+    except ImageError as exc:
+        hint = f" (use dir:{path})" if path.is_dir() else ""
+        raise SourceError(f"{path}: {exc}{hint}") from None
 
 
 def natural_key(name: str) -> list[tuple[int, int | str]]:
