@@ -30,6 +30,7 @@ CELL = 28
 INK_BGR = np.array([62, 38, 34], np.float32)  # blue-black ballpoint
 PAPER_BGR = np.array([226, 236, 243], np.float32)  # warm off-white
 GRAIN_SHIFTS = ((0, 0), (1, 3), (3, 1), (2, 2))  # one grain field, viewed at four offsets
+GRAIN_BAND = 64  # rows of grain drawn at a time
 
 FloatImage = npt.NDArray[np.float32]
 
@@ -57,22 +58,42 @@ def load_glyphs() -> list[list[FloatImage]]:
 
 def render_paper(width: int, height: int, rng: np.random.Generator) -> Image:
     """Off-white paper lit unevenly: a gradient from one corner and a soft vignette."""
-    # Broadcast a column and a row instead of full coordinate grids: the daemon's peak memory
-    # is a budget (≤ 90 MB on a Pi), and every full-frame float64 temporary costs 2.4 MB.
-    ys = np.arange(height, dtype=np.float32)[:, None]
-    xs = np.arange(width, dtype=np.float32)[None, :]
+    # The daemon's peak memory is a budget (≤ 90 MB on a Pi): this works in two full-frame
+    # float32 buffers (1.2 MB each at 640x480) and writes the uint8 page channel by channel.
     angle = rng.uniform(0, 2 * math.pi)
-    u, v = xs / width - 0.5, ys / height - 0.5
-    # light = 0.9 + 0.16 * ramp - 0.22 * radius², built in one full-frame buffer
-    light = 0.16 * (u * math.cos(angle) + v * math.sin(angle)) - 0.22 * (u * u + v * v)
-    light += 0.9
-    fibres = cv2.GaussianBlur(rng.standard_normal((height, width), dtype=np.float32), (0, 0), 2.0)
-    light += 0.012 * fibres
-    del fibres
-    bgr = light[:, :, None] * PAPER_BGR[None, None, :]
-    np.clip(bgr, 0, 255, out=bgr)
-    paper: Image = bgr.astype(np.uint8)
+    u = np.arange(width, dtype=np.float32) / width - 0.5
+    v = np.arange(height, dtype=np.float32) / height - 0.5
+    # light = 0.9 + 0.16 * ramp - 0.22 * radius²: both terms are a row plus a column
+    row = 0.16 * math.cos(angle) * u - 0.22 * u * u
+    col = 0.9 + 0.16 * math.sin(angle) * v - 0.22 * v * v
+    light = col[:, None] + row[None, :]
+    fibres = rng.standard_normal((height, width), dtype=np.float32)
+    cv2.GaussianBlur(fibres, (0, 0), 2.0, dst=fibres)
+    fibres *= 0.012
+    light += fibres
+    paper: Image = np.empty((height, width, 3), np.uint8)
+    for channel, level in enumerate(PAPER_BGR):
+        np.multiply(light, level, out=fibres)
+        np.clip(fibres, 0, 255, out=fibres)
+        paper[:, :, channel] = fibres  # truncates, as astype(np.uint8) would
     return paper
+
+
+def render_grain(width: int, height: int, rng: np.random.Generator) -> tuple[Image, Image]:
+    """Sensor-like grain (σ 1.5 levels) as the parts to add and to subtract, in uint8.
+
+    Drawn a band of rows at a time, so no full-frame float array is ever made; the draws
+    are the same numbers one big draw would give.
+    """
+    up: Image = np.empty((height, width, 3), np.uint8)
+    down: Image = np.empty((height, width, 3), np.uint8)
+    for top in range(0, height, GRAIN_BAND):
+        band = rng.standard_normal((min(GRAIN_BAND, height - top), width, 3), dtype=np.float32)
+        band *= 1.5
+        up[top : top + band.shape[0]] = np.clip(band, 0, 255)
+        np.negative(band, out=band)
+        down[top : top + band.shape[0]] = np.clip(band, 0, 255, out=band)
+    return up, down
 
 
 def write_number(canvas: Image, text: str, x: int, y: int, height: int,
@@ -133,12 +154,7 @@ class DemoSource:
         self._glyphs = load_glyphs()
         rng = np.random.default_rng(SEED)
         self._paper = render_paper(self.width, self.height, rng)
-        grain = rng.standard_normal((self.height + 4, self.width + 4, 3), dtype=np.float32)
-        grain *= 1.5
-        self._grain_up = np.clip(grain, 0, 255).astype(np.uint8)
-        np.negative(grain, out=grain)
-        self._grain_down = np.clip(grain, 0, 255).astype(np.uint8)
-        del grain
+        self._grain_up, self._grain_down = render_grain(self.width + 4, self.height + 4, rng)
         self._pacer = Pacer(config.fps)
         self._index = 0
         self._scene_no = -1
@@ -153,8 +169,9 @@ class DemoSource:
             self._scene_no = scene_no
         dy, dx = GRAIN_SHIFTS[index % len(GRAIN_SHIFTS)]
         view = (slice(dy, dy + self.height), slice(dx, dx + self.width))
-        image = cv2.subtract(cv2.add(self._scene, self._grain_up[view]), self._grain_down[view])
-        return np.asarray(image, dtype=np.uint8)
+        image = np.asarray(cv2.add(self._scene, self._grain_up[view]), dtype=np.uint8)
+        cv2.subtract(image, self._grain_down[view], dst=image)
+        return image
 
     def value_at(self, index: int) -> tuple[str, str]:
         """What frame ``index`` shows: (meter reading, second number)."""
