@@ -219,10 +219,10 @@ class Runner:
             log.exception("frame %d could not be processed", frame.index)
             return
         stats.record_frame(result.latency_ms, result.stage_ms)
-        if self.http is not None:
+        if self.http is not None:  # only the live view shows the last frame: else keep none alive
             self.http.observe(result)
-        with self.live.lock:
-            self.live.frame, self.live.result = frame, result
+            with self.live.lock:
+                self.live.frame, self.live.result = frame, result
         stable = session.stabilizer.update(result)
         if stable is None:
             return
