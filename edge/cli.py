@@ -161,8 +161,22 @@ COMMANDS = {"run": cmd_run, "predict": cmd_predict, "capture": cmd_capture, "doc
             "bench": cmd_bench}
 
 
+def without_openssl_hashes() -> None:
+    """Keep OpenSSL's hash module out of the daemon: 3.4 MB of its peak-RSS budget (≤ 90 MB).
+
+    pydantic imports secrets → hmac → hashlib, whose OpenSSL backend (``_hashlib``) maps and
+    initialises libcrypto although ``run`` hashes nothing; without it hashlib and hmac use
+    CPython's built-in md5/sha1/sha2/sha3/blake2. TLS to the broker is unaffected: ``ssl``
+    loads OpenSSL by itself.
+    """
+    if "hashlib" not in sys.modules:  # too late once imported (e.g. tests calling main())
+        sys.modules.setdefault("_hashlib", None)  # type: ignore[arg-type]  # None = not importable
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "run":
+        without_openssl_hashes()
     from edge.classify import ModelError
     from edge.config import ConfigError
     from edge.state import StateError
