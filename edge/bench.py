@@ -129,7 +129,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _startup(scenes: list[Any], model: str | None) -> dict[str, Any]:
-    """Fresh processes: predict on one image, the bare reader on it, the daemon on 100 frames."""
+    """Fresh processes: predict on one image, the bare reader on it, the daemon on 100 frames
+    of a ``dir:`` source (``daemon``) and of the built-in ``demo`` source (``daemon_demo``)."""
     from bench.speed import daemon_config, digit_edge_command, run_process, write_frames
 
     with tempfile.TemporaryDirectory(prefix="digit-edge-bench-") as tmp:
@@ -141,10 +142,12 @@ def _startup(scenes: list[Any], model: str | None) -> dict[str, Any]:
         baseline = run_process([sys.executable, "-m", "bench.baseline", str(frames[0]), *model_args], cwd=REPO,
                                env=env)
         config = daemon_config(folder, folder / "frames", model)
-        daemon = run_process([*digit_edge_command(), "run", "--config", str(config), "--output", "json",
-                              "--max-frames", str(len(frames))], env=env)
+        run = [*digit_edge_command(), "run", "--config", str(config), "--output", "json",
+               "--max-frames", str(len(frames))]
+        daemon = run_process(run, env=env)
+        demo = run_process([*run, "--source", "demo"], env=env)  # renders its scenes in-process
     out: dict[str, Any] = {}
-    for name, fig in (("predict", predict), ("bare", baseline), ("daemon", daemon)):
+    for name, fig in (("predict", predict), ("bare", baseline), ("daemon", daemon), ("daemon_demo", demo)):
         out[name] = {"first_result_s": round(fig.first_output_s, 3), "max_rss_mb": round(fig.max_rss_mb, 1),
                      "exit_status": fig.returncode}
         if fig.returncode != 0:
