@@ -57,6 +57,8 @@ def split_group(box: Box, mask: GrayImage, cfg: DetectConfig,
     for n in (guess, guess + 1):  # the tuning scenes' right count: guess 75%, guess + 1 24%
         if n <= 6 and box.w / n >= 0.2 * box.h:
             parts, runs = _cut(ink, n)
+            if len(parts) < n:
+                continue  # a part too small to be a digit: this is not n digits
             prior = -cfg.split_prior * abs(aspect / cfg.digit_aspect - n) + RUN_PRIOR[min(runs, 3)]
             out.extend((b, m, k, prior) for b, m, k, _ in parts)
     return out
