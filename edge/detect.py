@@ -166,11 +166,17 @@ def _mergeable(boxes: FloatArray, cfg: DetectConfig, max_h: float) -> list[tuple
     shared = (ox >= 0.3 * minw) & (oy >= -(0.2 * maxh + 2)) & ~both_full
     # A fragment lying mostly inside a bigger digit's box (a "4"'s or "7"'s cross bar).
     inside = (ox >= 0.6 * minw) & (oy >= 0.6 * minh) & (minh <= 0.65 * maxh)
+    # A "5"'s loose bar: a flat piece by the top corner of a taller one, nearly touching it.
+    near = 0.2 * maxh + 2
+    flat_i = (bw >= 1.2 * bh)[:, None] & (bh[:, None] <= 0.5 * bh) & (by2[:, None] <= by + 0.35 * bh)
+    bar = flat_i & (ox >= -near) & (oy >= -near)
+    bar |= bar.T
     # A small number written just above or below a big digit is not a piece of it: the
     # pieces of one digit are of like height, or the smaller one barely sticks out, or
     # only a ruled line's width lies between them.
     alike = (minh >= 0.5 * maxh) | (tall <= 1.25 * maxh) | (oy >= -(5 + 0.05 * maxh))
-    ok = (shared | inside) & alike & (tall <= max_h) & (wide <= cfg.split_aspect * tall)
+    long_bar = bar & (wide <= 2 * tall)  # a "5" with a long flag is wider than most digits
+    ok = (((shared | inside) & (wide <= cfg.split_aspect * tall)) | long_bar) & alike & (tall <= max_h)
     return [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(ok, 1)), strict=True)]
 
 
