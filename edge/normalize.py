@@ -17,6 +17,7 @@ from edge.types import GrayImage, Region
 
 CENTRE = 14.0  # MNIST's mean centre of mass, measured on the test set: (13.99, 14.00)
 BOX = 20  # longest side of the ink box
+MIN_STROKE = 1.5  # px at 28x28: thinner pen strokes are widened to this before scaling
 FloatImage = npt.NDArray[np.float32]
 
 
@@ -27,15 +28,18 @@ def fit_to_mnist(ink: FloatImage | GrayImage, deskew: bool = False) -> GrayImage
         return np.zeros((28, 28), np.uint8)
     if img.max() > 1.0:
         img /= 255.0
-    rows = np.flatnonzero(img.max(axis=1) > 0.05)
-    cols = np.flatnonzero(img.max(axis=0) > 0.05)
-    if rows.size == 0 or cols.size == 0:
+    img = _tight(img)
+    if img.size == 0:
         return np.zeros((28, 28), np.uint8)
-    img = img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     if deskew:
         img = _deskew(img)
     h, w = img.shape
     scale = BOX / max(h, w)
+    missing = MIN_STROKE / scale - stroke_width(img)  # in this image's pixels
+    if missing > 0:
+        img = _widen(img, max(1, round(missing)))
+        h, w = img.shape
+        scale = BOX / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     small = cv2.resize(img, (nw, nh), interpolation=interp)
@@ -51,6 +55,33 @@ def fit_to_mnist(ink: FloatImage | GrayImage, deskew: bool = False) -> GrayImage
     if y1 > y0 and x1 > x0:
         out[y0:y1, x0:x1] = small[y0 - top : y1 - top, x0 - left : x1 - left]
     return np.asarray(np.clip(out * 255.0 + 0.5, 0, 255), dtype=np.uint8)
+
+
+def _tight(img: FloatImage) -> FloatImage:
+    """Cropped to the box of its ink (pixels above 0.05); empty when there is none."""
+    rows = np.flatnonzero(img.max(axis=1) > 0.05)
+    cols = np.flatnonzero(img.max(axis=0) > 0.05)
+    if rows.size == 0 or cols.size == 0:
+        return img[:0, :0]
+    return img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def stroke_width(img: FloatImage) -> float:
+    """Mean stroke width in pixels: ink area over half the outline's length (A = w·L, P ≈ 2L)."""
+    binary = (img > 0.4).astype(np.uint8)
+    contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    perimeter = sum(cv2.arcLength(c, True) for c in contours)
+    return 2.0 * float(img.sum()) / max(1.0, perimeter)
+
+
+def _widen(img: FloatImage, grow: int) -> FloatImage:
+    """Strokes ``grow`` px wider (grey dilation), so a fine pen on a big digit does not
+    shrink to a faint hairline at 20 px: the model reads those at ~0.8 confidence."""
+    padded = cv2.copyMakeBorder(img, grow, grow, grow, grow, cv2.BORDER_CONSTANT, value=0.0)
+    size = grow + 1
+    kernel = np.ones((2, 2), np.uint8) if size == 2 else cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    out: FloatImage = cv2.dilate(padded, kernel)
+    return _tight(out)
 
 
 def _deskew(img: FloatImage) -> FloatImage:

@@ -15,7 +15,7 @@ from edge.classify import Classifier
 from edge.config import Config, ConfigError, DetectConfig, load_config
 from edge.detect import find_regions
 from edge.pipeline import Pipeline
-from edge.split import pick_alternatives
+from edge.split import pick_alternatives, split_group
 from edge.types import Box, Region
 from tests.imaging import DATA_DIR, draw_number, paper, save
 
@@ -126,6 +126,28 @@ def test_broken_strokes_are_merged(tmp_path: Path) -> None:
     regions = find_regions(gray, DetectConfig())
     assert len(regions) == 2
     assert matched([r.box for r in regions], truth) == 2
+
+
+def test_a_fives_loose_bar_is_part_of_it(tmp_path: Path, pipeline: Pipeline) -> None:
+    """A "5" whose flag was written as a separate stroke, off the body's top corner."""
+    canvas = paper(300, 200, seed=3)
+    ink, x, y = (50, 45, 45), 100, 50
+    cv2.line(canvas, (x + 26, y + 4), (x + 62, y), ink, 4, cv2.LINE_AA)  # the bar
+    cv2.line(canvas, (x + 4, y + 16), (x + 2, y + 44), ink, 4, cv2.LINE_AA)  # the stem
+    cv2.ellipse(canvas, (x + 14, y + 62), (18, 20), 0, -140, 140, ink, 4, cv2.LINE_AA)  # the belly
+    image = photo(tmp_path, canvas)
+    [region] = find_regions(gray_of(image), DetectConfig())
+    assert region.box.y <= y and region.box.x2 >= x + 62, f"the bar is not in {region.box}"
+    assert read(pipeline, image) == ["5"]
+
+
+def test_a_cut_that_leaves_no_digit_is_not_offered() -> None:
+    """A wide "0" with a long low tail: cutting it in two leaves the tail, no digit."""
+    mask = np.zeros((40, 72), np.uint8)
+    cv2.ellipse(mask, (56, 20), (13, 18), 0, 0, 360, 255, 3)
+    cv2.line(mask, (2, 36), (44, 30), 255, 3)
+    offered = split_group(Box(0, 0, 72, 40), mask, DetectConfig(), alternatives=True)
+    assert [parts for _, _, parts, _ in offered] == [1]
 
 
 def test_specks_lines_blobs_and_sheet_edges_are_ignored(tmp_path: Path) -> None:
