@@ -24,11 +24,13 @@ import numpy.typing as npt
 
 from edge.config import DetectConfig
 from edge.lines import remove_lines
+from edge.normalize import stroke_width
 from edge.split import split_group
 from edge.types import Box, GrayImage, Region
 
 BG_FACTOR = 4  # the background is estimated on a 1/4-size image
 BLOB_INSIDE = 0.75  # paper inside a digit's box is at least this bright next to that around it
+VALLEY = 0.45  # a stroke's ink is darker than the paper beside it by this x min_contrast
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -61,6 +63,8 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False)
             continue
         mask = _group_mask(ink, contours, box, ids)
         if not _plausible_ink(box, mask, cfg) or not _on_paper(work, box, mask):
+            continue
+        if not _pen_strokes(work, box, mask, cfg):
             continue
         gid = len(regions)
         for part_box, part_mask, parts, prior in split_group(box, mask, cfg, alternatives):
@@ -229,6 +233,23 @@ def _on_paper(gray: GrayImage, box: Box, mask: GrayImage) -> bool:
     inside = cv2.mean(gray[box.y : box.y2, box.x : box.x2], mask=inner.astype(np.uint8))[0]
     outside = cv2.mean(gray[y0:y1, x0:x1], mask=ring)[0]
     return bool(inside >= BLOB_INSIDE * outside)
+
+
+def _pen_strokes(gray: GrayImage, box: Box, mask: GrayImage, cfg: DetectConfig) -> bool:
+    """Are the ink pixels the bottom of a valley (paper on both sides), not the dark side
+    of a step? The rim of a thumb, a stain or the desk beyond the sheet's edge is "ink" to
+    the background model, and reads as a confident "1"; a morphological closing wider than
+    the stroke fills a pen stroke's valley but leaves a step as it is."""
+    k = 2 * int(stroke_width(mask.astype(np.float32) / 255.0)) + 3
+    fh, fw = gray.shape
+    x0, y0, x1, y1 = max(0, box.x - k), max(0, box.y - k), min(fw, box.x2 + k), min(fh, box.y2 + k)
+    crop = gray[y0:y1, x0:x1]
+    closed = cv2.morphologyEx(crop, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    inside = (slice(box.y - y0, box.y2 - y0), slice(box.x - x0, box.x2 - x0))
+    on_ink = mask > 0
+    paper = closed[inside][on_ink].astype(np.float32)
+    depth = (paper - crop[inside][on_ink]) / np.maximum(paper, 1.0)
+    return bool(np.median(depth) >= VALLEY * cfg.min_contrast)
 
 
 def _to_frame(box: Box, mask: GrayImage, scale: float, shape: tuple[int, int], group: int,

@@ -163,6 +163,25 @@ def test_specks_lines_blobs_and_sheet_edges_are_ignored(tmp_path: Path) -> None:
     assert find_regions(gray_of(image), DetectConfig()) == []
 
 
+def test_rims_of_soft_dark_blobs_and_the_desk_are_not_digits(tmp_path: Path) -> None:
+    """Soft-edged thumbs or stains and a blurred sheet edge: their rims are ink-dark next to
+    the paper but have no paper on their other side; the old detector read them as "1"s."""
+    canvas = paper(640, 480, seed=12)
+    truth = draw_number(canvas, "47", 300, 300, 70, seed=3)
+    for centre, axes, dark in (((150, 150), (90, 60), 0.6), ((460, 140), (60, 45), 0.45),
+                               ((150, 380), (50, 70), 0.7)):
+        blob = np.zeros((480, 640), np.float32)
+        cv2.ellipse(blob, centre, axes, 30.0, 0, 360, 1.0, -1)
+        canvas *= 1.0 - cv2.GaussianBlur(blob, (0, 0), 3)[..., None] * dark
+    desk = np.zeros((480, 640), np.float32)
+    cv2.fillPoly(desk, [np.array([(560, 0), (640, 0), (640, 480), (600, 480)], np.int32)], 1.0)
+    beyond = cv2.GaussianBlur(desk, (0, 0), 1.0)[..., None]
+    canvas = canvas * (1 - beyond) + np.array([60, 80, 100], np.float32) * beyond
+    regions = find_regions(gray_of(photo(tmp_path, canvas)), DetectConfig())
+    assert len(regions) == 2
+    assert matched([r.box for r in regions], truth) == 2
+
+
 def test_tilted_sheet_in_a_shadow(tmp_path: Path, pipeline: Pipeline) -> None:
     canvas = paper(640, 480, seed=7)
     draw_number(canvas, "406", 200, 190, 72, seed=10)
