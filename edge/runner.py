@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from edge import __version__
 from edge.annotate import annotate, encode_jpeg
-from edge.classify import Classifier
+from edge.classify import Classifier, ModelError
 from edge.config import Config, ConfigError, config_summary, load_config
 from edge.logs import set_level as set_log_level
 from edge.notify import Notifier
@@ -27,8 +27,8 @@ from edge.pipeline import Pipeline
 from edge.read import Stabilizer
 from edge.sinks.base import FanOut, Sink
 from edge.sinks.console import ConsoleSink
-from edge.sources import FrameSource, SourceExhausted, open_source
-from edge.state import SequenceCounter
+from edge.sources import FrameSource, SourceError, SourceExhausted, open_source
+from edge.state import SequenceCounter, StateError
 from edge.stats import LoopStats
 from edge.types import Frame, FrameResult, Reading
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STILL_PREFIXES = ("file:", "dir:")
+STARTUP_ERRORS = (ConfigError, ModelError, StateError, SourceError)  # what a bad configuration raises
 
 
 @dataclass
@@ -83,6 +84,7 @@ class Runner:
         self.reload_requested = threading.Event()
         self.live = LiveView()
         self.http: HttpServer | None = None
+        self.started = False  # has the current configuration delivered its first frame?
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self._on_stop)
@@ -97,15 +99,30 @@ class Runner:
         self.stop_event.set()
 
     def run(self) -> int:
-        """Run until stopped or the source ends; reload on SIGHUP. Returns the exit status."""
+        """Run until stopped or the source ends; reload on SIGHUP. Returns the exit status.
+
+        A reloaded configuration that passes validation can still fail to start (a model
+        file that is gone, an unreadable password file): then the previous one runs again,
+        so a bad edit never takes an unattended device down.
+        """
+        previous: Config | None = None  # the configuration that ran before a reload
         while True:
-            self._run_once()
+            try:
+                self._run_once()
+            except STARTUP_ERRORS as exc:
+                if previous is None or self.started:
+                    raise
+                log.error("the reloaded configuration failed to start, going back to the previous one: %s", exc)
+                self.config, previous = previous, None
+                set_log_level(self.config.log_level)
+                self.stop_event.clear()
+                continue
             if not self.reload_requested.is_set():
                 return 0
             self.reload_requested.clear()
             self.stop_event.clear()
             try:
-                self.config = load_config(self.options.config_path)
+                previous, self.config = self.config, load_config(self.options.config_path)
                 set_log_level(self.config.log_level)
                 log.info("configuration reloaded from %s", self.options.config_path or "defaults")
             except ConfigError as exc:
@@ -115,6 +132,7 @@ class Runner:
         """Build everything for the current config, run the loop, close in reverse order."""
         cfg = self.config
         spec = self.options.source or cfg.source
+        self.started = False
         with ExitStack() as stack:
             self.notifier.status("loading model")
             classifier = Classifier(cfg.model, threads=cfg.classify.threads)
@@ -201,7 +219,7 @@ class Runner:
                 self.notifier.status(f"reading digits from {source.describe()}")
                 log.info("ready: first frame %dx%d from %s", frame.image.shape[1], frame.image.shape[0],
                          source.describe())
-                ready = True
+                ready = self.started = True
             self._process(frame, session)
             if self.options.max_frames is not None and stats.frames >= self.options.max_frames:
                 log.info("processed --max-frames %d frames", self.options.max_frames)

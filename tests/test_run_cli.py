@@ -90,6 +90,24 @@ def test_sighup_reloads_a_good_config_and_refuses_a_bad_one(tmp_path: Path) -> N
     assert "configuration reloaded from" in err
 
 
+def test_a_reloaded_config_that_cannot_start_falls_back_to_the_previous_one(tmp_path: Path) -> None:
+    """Valid YAML and keys, but its model file is gone: the daemon goes on reading with the old one."""
+    cfg = write_config(tmp_path / "c.yaml", state_dir=tmp_path / "state")
+    daemon = DaemonProcess(cfg, "--source", "demo")
+    try:
+        first_line(daemon)
+        write_config(cfg, f"model: {tmp_path / 'gone.tflite'}\n", state_dir=tmp_path / "state")
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_line(lambda line: line.startswith("{"), timeout=30)  # readings go on
+        assert daemon.proc.poll() is None
+    finally:
+        code = daemon.terminate(15)
+    err = daemon.stderr()
+    assert code == 0, err
+    assert "the reloaded configuration failed to start, going back to the previous one" in err
+    assert "gone.tflite" in err
+
+
 def test_bad_config_stops_before_start_naming_the_key(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("classify:\n  min_confidence: 3\n")
