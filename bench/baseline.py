@@ -30,7 +30,7 @@ INK = (0.08, 0.85)  # ink pixels / box area
 
 
 class BarePipeline:
-    def __init__(self, classifier: Classifier, min_confidence: float = 0.6, gap_factor: float = 0.6) -> None:
+    def __init__(self, classifier: Classifier, min_confidence: float = 0.5, gap_factor: float = 0.6) -> None:
         self.classifier = classifier
         self.min_confidence = min_confidence
         self.gap_factor = gap_factor

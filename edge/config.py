@@ -72,7 +72,7 @@ class DetectConfig(Section):
 
 class ClassifyConfig(Section):
     min_confidence: float = Field(
-        0.6, ge=0, le=1, description="crops the model is less sure of are dropped as 'not a digit'"
+        0.5, ge=0, le=1, description="crops the model is less sure of are dropped as 'not a digit'"
     )
     threads: int = Field(1, ge=1, le=16, description="interpreter threads (1 suits a Pi)")
 
