@@ -173,6 +173,7 @@ def _mergeable(boxes: FloatArray, cfg: DetectConfig, max_h: float) -> list[tuple
     # A "5"'s loose bar: a flat piece by the top corner of a taller one, nearly touching it.
     near = 0.2 * maxh + 2
     flat_i = (bw >= 1.2 * bh)[:, None] & (bh[:, None] <= 0.5 * bh) & (by2[:, None] <= by + 0.35 * bh)
+    flat_i &= bx[:, None] >= bx + 0.3 * bw  # it starts over the body and runs right, not left
     bar = flat_i & (ox >= -near) & (oy >= -near)
     bar |= bar.T
     # A small number written just above or below a big digit is not a piece of it: the

@@ -129,16 +129,20 @@ def test_broken_strokes_are_merged(tmp_path: Path) -> None:
 
 
 def test_a_fives_loose_bar_is_part_of_it(tmp_path: Path, pipeline: Pipeline) -> None:
-    """A "5" whose flag was written as a separate stroke, off the body's top corner."""
+    """A "5" whose flag was written as a separate stroke, off the body's top corner, then a "6"."""
     canvas = paper(300, 200, seed=3)
     ink, x, y = (50, 45, 45), 100, 50
     cv2.line(canvas, (x + 26, y + 4), (x + 62, y), ink, 4, cv2.LINE_AA)  # the bar
     cv2.line(canvas, (x + 4, y + 16), (x + 2, y + 44), ink, 4, cv2.LINE_AA)  # the stem
     cv2.ellipse(canvas, (x + 14, y + 62), (18, 20), 0, -140, 140, ink, 4, cv2.LINE_AA)  # the belly
+    # A "6" just right of the bar's end: the bar is by its top corner too, but runs away from it.
+    cv2.ellipse(canvas, (x + 112, y + 44), (40, 30), 0, 180, 270, ink, 4, cv2.LINE_AA)
+    cv2.circle(canvas, (x + 92, y + 62), 18, ink, 4, cv2.LINE_AA)
     image = photo(tmp_path, canvas)
-    [region] = find_regions(gray_of(image), DetectConfig())
-    assert region.box.y <= y and region.box.x2 >= x + 62, f"the bar is not in {region.box}"
-    assert read(pipeline, image) == ["5"]
+    five, six = sorted(find_regions(gray_of(image), DetectConfig()), key=lambda r: r.box.x)
+    assert five.box.y <= y and five.box.x2 >= x + 62, f"the bar is not in {five.box}"
+    assert six.box.x >= x + 62
+    assert read(pipeline, image) == ["56"]
 
 
 def test_a_cut_that_leaves_no_digit_is_not_offered() -> None:
