@@ -24,7 +24,6 @@ import numpy.typing as npt
 
 from edge.config import DetectConfig
 from edge.lines import remove_lines
-from edge.normalize import stroke_width
 from edge.split import split_group
 from edge.types import Box, GrayImage, Region
 
@@ -64,7 +63,8 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False)
         mask = _group_mask(ink, contours, box, ids)
         if not _plausible_ink(box, mask, cfg) or not _on_paper(work, box, mask):
             continue
-        if not _pen_strokes(work, box, mask, cfg):
+        outline = sum(cv2.arcLength(contours[i], True) for i in ids)
+        if not _pen_strokes(work, box, mask, outline, cfg):
             continue
         gid = len(regions)
         for part_box, part_mask, parts, prior in split_group(box, mask, cfg, alternatives):
@@ -236,21 +236,25 @@ def _on_paper(gray: GrayImage, box: Box, mask: GrayImage) -> bool:
     return bool(inside >= BLOB_INSIDE * outside)
 
 
-def _pen_strokes(gray: GrayImage, box: Box, mask: GrayImage, cfg: DetectConfig) -> bool:
+def _pen_strokes(gray: GrayImage, box: Box, mask: GrayImage, outline: float, cfg: DetectConfig) -> bool:
     """Are the ink pixels the bottom of a valley (paper on both sides), not the dark side
     of a step? The rim of a thumb, a stain or the desk beyond the sheet's edge is "ink" to
     the background model, and reads as a confident "1"; a morphological closing wider than
-    the stroke fills a pen stroke's valley but leaves a step as it is."""
-    k = 2 * int(stroke_width(mask.astype(np.float32) / 255.0)) + 3
+    the stroke fills a pen stroke's valley but leaves a step as it is.
+
+    ``outline`` is the length of the group's outer contours: area / (outline / 2) is at least
+    the mean stroke width (holes are not in the outline), so the closing is wide enough.
+    """
+    on_ink = mask > 0
+    k = 2 * int(2.0 * np.count_nonzero(on_ink) / max(1.0, outline)) + 3
     fh, fw = gray.shape
     x0, y0, x1, y1 = max(0, box.x - k), max(0, box.y - k), min(fw, box.x2 + k), min(fh, box.y2 + k)
     crop = gray[y0:y1, x0:x1]
-    closed = cv2.morphologyEx(crop, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    closed = cv2.morphologyEx(crop, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     inside = (slice(box.y - y0, box.y2 - y0), slice(box.x - x0, box.x2 - x0))
-    on_ink = mask > 0
     paper = closed[inside][on_ink].astype(np.float32)
-    depth = (paper - crop[inside][on_ink]) / np.maximum(paper, 1.0)
-    return bool(np.median(depth) >= VALLEY * cfg.min_contrast)
+    deep = crop[inside][on_ink] <= paper * (1.0 - VALLEY * cfg.min_contrast)
+    return 2 * int(np.count_nonzero(deep)) >= deep.size  # the median ink pixel is in a valley
 
 
 def _to_frame(box: Box, mask: GrayImage, scale: float, shape: tuple[int, int], group: int,

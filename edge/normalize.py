@@ -45,10 +45,11 @@ def fit_to_mnist(ink: FloatImage | GrayImage, deskew: bool = False) -> GrayImage
     small = cv2.resize(img, (nw, nh), interpolation=interp)
     # Centre of mass to (14, 14) by a whole-pixel shift, as MNIST did (a sub-pixel warp
     # would blur the strokes, and MNIST's own centres scatter by ~0.3 px anyway).
-    total = float(small.sum())
-    ys, xs = np.indices(small.shape, dtype=np.float32)
-    top = round(CENTRE - float((small * ys).sum()) / total)
-    left = round(CENTRE - float((small * xs).sum()) / total)
+    m = cv2.moments(small)
+    if m["m00"] <= 0:
+        return np.zeros((28, 28), np.uint8)
+    top = round(CENTRE - m["m01"] / m["m00"])
+    left = round(CENTRE - m["m10"] / m["m00"])
     out = np.zeros((28, 28), np.float32)
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + nh, 28), min(left + nw, 28)
