@@ -254,7 +254,7 @@ def _pen_strokes(gray: GrayImage, box: Box, mask: GrayImage, outline: float, cfg
     inside = (slice(box.y - y0, box.y2 - y0), slice(box.x - x0, box.x2 - x0))
     paper = closed[inside][on_ink].astype(np.float32)
     deep = crop[inside][on_ink] <= paper * (1.0 - VALLEY * cfg.min_contrast)
-    return 2 * int(np.count_nonzero(deep)) >= deep.size  # the median ink pixel is in a valley
+    return 2 * int(np.count_nonzero(deep)) >= int(deep.size)  # the median ink pixel is in a valley
 
 
 def _to_frame(box: Box, mask: GrayImage, scale: float, shape: tuple[int, int], group: int,
