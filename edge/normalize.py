@@ -45,11 +45,14 @@ def fit_to_mnist(ink: FloatImage | GrayImage, deskew: bool = False) -> GrayImage
     small = cv2.resize(img, (nw, nh), interpolation=interp)
     # Centre of mass to (14, 14) by a whole-pixel shift, as MNIST did (a sub-pixel warp
     # would blur the strokes, and MNIST's own centres scatter by ~0.3 px anyway).
-    m = cv2.moments(small)
-    if m["m00"] <= 0:
+    # From the row and column sums (not cv2.moments: it takes an N x 2 float array, a crop of
+    # a "1" two pixels wide, for a list of points).
+    rows, cols = small.sum(axis=1), small.sum(axis=0)
+    total = float(rows.sum())
+    if total <= 0:
         return np.zeros((28, 28), np.uint8)
-    top = round(CENTRE - m["m01"] / m["m00"])
-    left = round(CENTRE - m["m10"] / m["m00"])
+    top = round(CENTRE - float(rows @ np.arange(nh, dtype=np.float32)) / total)
+    left = round(CENTRE - float(cols @ np.arange(nw, dtype=np.float32)) / total)
     out = np.zeros((28, 28), np.float32)
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + nh, 28), min(left + nw, 28)

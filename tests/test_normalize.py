@@ -47,3 +47,13 @@ def test_ordinary_strokes_are_left_as_they_are() -> None:
     rows = np.flatnonzero(crop.max(axis=1) > 12)
     assert rows[-1] - rows[0] + 1 == 20  # longest side 20 px, not grown by a dilation
     assert 2.0 <= stroke_width(crop.astype(np.float32) / 255.0) <= 3.5
+
+
+def test_a_narrow_one_is_centred_by_its_centre_of_mass() -> None:
+    """Shrunk to 2 x 20 px, a "1" is an N x 2 array: the centring must not take it for points."""
+    ink = np.zeros((65, 7), np.float32)
+    ink[:, 1:6] = 1.0
+    crop = fit_to_mnist(ink).astype(np.float64)
+    ys, xs = np.indices(crop.shape)
+    assert abs((crop * ys).sum() / crop.sum() - 14) <= 0.5
+    assert abs((crop * xs).sum() / crop.sum() - 14) <= 0.5
