@@ -126,6 +126,7 @@ class Runner:
                 set_log_level(self.config.log_level)
                 log.info("configuration reloaded from %s", self.options.config_path or "defaults")
             except ConfigError as exc:
+                previous = None  # the running configuration starts again: nothing to go back to
                 log.error("reload refused, keeping the running configuration: %s", exc)
 
     def _run_once(self) -> None:
