@@ -197,7 +197,6 @@ class Runner:
     def _loop(self, session: _Session) -> None:
         cfg, stats, source, sinks = self.config, self.live.stats, session.source, session.sinks
         period = 1.0 / cfg.fps
-        ready = False
         next_stats = time.monotonic() + cfg.mqtt.stats_interval_s
         next_due = time.monotonic()
         while not self.stop_event.is_set():
@@ -215,12 +214,12 @@ class Runner:
                 stats.source_timeouts += 1
                 self.notifier.status(f"waiting for frames from {source.describe()} ({source.state})")
                 continue
-            if not ready:
+            if not self.started:
                 self.notifier.ready()
                 self.notifier.status(f"reading digits from {source.describe()}")
                 log.info("ready: first frame %dx%d from %s", frame.image.shape[1], frame.image.shape[0],
                          source.describe())
-                ready = self.started = True
+                self.started = True
             self._process(frame, session)
             if self.options.max_frames is not None and stats.frames >= self.options.max_frames:
                 log.info("processed --max-frames %d frames", self.options.max_frames)
