@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.classify import Classifier
+from edge.config import Config
 from edge.normalize import fit_to_mnist
 from edge.read import group_numbers
 from edge.types import Box, Digit, FrameResult, GrayImage
@@ -30,7 +31,7 @@ INK = (0.08, 0.85)  # ink pixels / box area
 
 
 class BarePipeline:
-    def __init__(self, classifier: Classifier, min_confidence: float = 0.5, gap_factor: float = 0.6) -> None:
+    def __init__(self, classifier: Classifier, min_confidence: float, gap_factor: float) -> None:
         self.classifier = classifier
         self.min_confidence = min_confidence
         self.gap_factor = gap_factor
@@ -85,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     if image is None:
         print(f"{args.image}: not a readable image", file=sys.stderr)
         return 1
-    result = BarePipeline(Classifier(args.model)).process(image)
+    cfg = Config()  # the daemon's defaults, so both readers drop and group alike
+    result = BarePipeline(Classifier(args.model), cfg.classify.min_confidence, cfg.read.gap_factor).process(image)
     print(" ".join(n.value for n in result.numbers) or "-", flush=True)
     return 0
 
