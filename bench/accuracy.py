@@ -54,14 +54,14 @@ class SceneScore:
                 "scenes_exact": round(self.scenes_exact / max(1, self.scenes), 4)}
 
 
-def _match(truth: list[Box], found: list[Box]) -> dict[int, int]:
+def _match(truth: list[Box], found: list[Box], min_iou: float = IOU) -> dict[int, int]:
     """Greedy one-to-one matching by IoU: true index → found index."""
     pairs = sorted(((t.iou(f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
     used_t: set[int] = set()
     used_f: set[int] = set()
     out: dict[int, int] = {}
     for iou, i, j in pairs:
-        if iou < IOU:
+        if iou < min_iou:
             break
         if i not in used_t and j not in used_f:
             used_t.add(i)
@@ -185,3 +185,83 @@ def iter_pairs(images: list[Image], labels: list[int], limit: int | None = None)
     step = max(1, len(images) // n)
     for i in range(0, len(images), step)[:n]:
         yield images[i], labels[i]
+
+
+# --- real photographs and scans (the ../shared/data/real layout) -----------------------
+
+REAL_IOU = 0.4  # real truth boxes are hand- or script-drawn around the ink: a looser match
+
+
+@dataclass
+class RealScore(SceneScore):
+    numbers: int = 0  # true numbers (the truth's digits grouped as the reader groups them)
+    numbers_exact: int = 0  # true numbers read with exactly their digits, at their place
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {**super().as_dict(), "images": self.scenes,
+                "numbers_exact": round(self.numbers_exact / max(1, self.numbers), 4)}
+
+
+@dataclass(frozen=True)
+class RealImage:
+    path: Path
+    digits: tuple[tuple[int, Box], ...]  # (label, box) per true digit
+
+
+def load_real_set(folder: Path) -> list[RealImage]:
+    """One set in the ``real/`` layout: images beside ``truth.json`` (file → [{label, box}])."""
+    import json
+
+    truth_path = folder / "truth.json"
+    try:
+        truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{truth_path}: cannot read the truth file ({exc})") from None
+    out = []
+    for name in sorted(truth):
+        digits = tuple((int(d["label"]), Box(*(int(v) for v in d["box"]))) for d in truth[name])
+        out.append(RealImage(folder / name, digits))
+    return out
+
+
+def real_sets(root: Path) -> dict[str, list[RealImage]]:
+    """Every set under ``root`` (each a folder with a ``truth.json``), or ``root`` itself."""
+    if (root / "truth.json").exists():
+        return {root.name: load_real_set(root)}
+    return {p.name: load_real_set(p) for p in sorted(root.iterdir()) if (p / "truth.json").exists()}
+
+
+def score_real(reader: Reader, images: Iterable[RealImage], failures: list[str] | None = None,
+               gap_factor: float = 0.6) -> RealScore:
+    """Digits found / read right, extra digits, numbers and images read exactly. The true
+    digits are grouped into numbers by the reader's own rule (``gap_factor``)."""
+    from edge.recognition.read import group_numbers
+    from edge.types import Digit
+
+    score = RealScore()
+    for item in images:
+        image = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"{item.path}: not a readable image")
+        result = reader.process(image)
+        truth = [b for _, b in item.digits]
+        found = _match(truth, list(result.candidates), REAL_IOU)
+        read = _match(truth, [d.box for d in result.digits], REAL_IOU)
+        ok = sum(1 for i, j in read.items() if result.digits[j].digit == item.digits[i][0])
+        extra = len(result.digits) - len(read)
+        _, true_numbers = group_numbers([Digit(lab, 1.0, b) for lab, b in item.digits], gap_factor)
+        exact_numbers = sum(
+            any(n.value == t.value and n.box.iou(t.box) >= REAL_IOU for n in result.numbers) for t in true_numbers
+        )
+        score.digits += len(truth)
+        score.found += len(found)
+        score.read += ok
+        score.extra += extra
+        score.numbers += len(true_numbers)
+        score.numbers_exact += exact_numbers
+        score.scenes += 1
+        exact = ok == len(truth) and extra == 0
+        score.scenes_exact += exact
+        if failures is not None and not exact:
+            failures.append(item.path.name)
+    return score

@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.classify import Classifier
 from edge.config import Config
-from edge.normalize import fit_to_mnist
-from edge.read import group_numbers
+from edge.recognition.classify import Classifier
+from edge.recognition.normalize import fit_to_mnist
+from edge.recognition.read import group_numbers
 from edge.types import Box, Digit, FrameResult, GrayImage
 
 BLOCK, C = 31, 10  # adaptive threshold window and offset

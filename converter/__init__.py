@@ -2,7 +2,7 @@
 
 This package is the only one that imports TensorFlow/Keras, and it does so lazily, inside
 the functions that need it: loading and checking inputs, and evaluating an int8 model
-through ``edge.classify``, run without it.
+through ``edge.recognition.classify``, run without it.
 """
 
 from edge import __version__

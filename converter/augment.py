@@ -2,7 +2,7 @@
 
 Each digit is deformed the ways handwriting on paper differs from MNIST (rotation, aspect,
 shear, a gentle elastic wobble, thinner or thicker strokes), then re-fitted by
-``edge.normalize.fit_to_mnist`` — the same code the daemon runs on every crop — so the
+``edge.recognition.normalize.fit_to_mnist`` — the same code the daemon runs on every crop — so the
 network is trained on exactly the kind of crop it will see. Re-fitting undoes any scale or
 shift, so those are applied afterwards, small, standing in for the box and centre errors
 of real crops (a speck of dirt in the box, a faint stroke end lost).
@@ -24,7 +24,7 @@ import numpy as np
 
 from converter.data import Images
 from converter.penredraw import pen_redraw
-from edge.normalize import fit_to_mnist
+from edge.recognition.normalize import fit_to_mnist
 
 CANVAS = 36  # room for a rotated, sheared, widened 28x28 digit
 _GY, _GX = np.mgrid[0:CANVAS, 0:CANVAS].astype(np.float32)

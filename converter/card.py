@@ -14,12 +14,12 @@ import numpy as np
 
 from converter import __version__
 from converter.evaluate import Evaluation
-from edge.classify import load_interpreter_class
+from edge.recognition.classify import load_interpreter_class
 
 
 def sidecar(tflite: Path, name: str, training_data: str, architecture: str,
             evaluation: Evaluation, float_accuracy: float, agreement: float) -> dict[str, Any]:
-    """The facts ``edge.classify`` reports (``describe()``, the MQTT ``info`` topic)."""
+    """The facts ``edge.recognition.classify`` reports (``describe()``, the MQTT ``info`` topic)."""
     inp = input_details(tflite)
     scale, zero = (float(v) for v in inp["quantization"])
     data = tflite.read_bytes()
@@ -150,7 +150,7 @@ digit-convert evaluate models/{info['name']}.tflite --data ../shared/data/mnist.
 ## Limits
 
 - Trained on MNIST only: one style of handwriting (American census staff and students,
-  1990s). Crops must be normalised the MNIST way (`edge.normalize`), as the daemon does.
+  1990s). Crops must be normalised the MNIST way (`edge.recognition.normalize`), as the daemon does.
 - It always answers one of 0–9; a non-digit crop gets a digit too, usually with low
   confidence — the daemon's confidence threshold is what rejects it.
 """

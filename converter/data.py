@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from converter import ConverterError
-from edge.normalize import fit_to_mnist, ink_from_crop
+from edge.recognition.normalize import fit_to_mnist, ink_from_crop
 
 log = logging.getLogger(__name__)
 

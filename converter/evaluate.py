@@ -1,4 +1,4 @@
-"""Score an int8 model through ``edge.classify.Classifier`` — the daemon's own interpreter code,
+"""Score an int8 model through ``edge.recognition.classify.Classifier`` — the daemon's own interpreter code,
 so the figures describe exactly what the daemon runs. Needs no TensorFlow."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 
 from converter import ConverterError
 from converter.data import Images, Labels
-from edge.classify import Classifier, ModelError
+from edge.recognition.classify import Classifier, ModelError
 
 
 @dataclass(frozen=True)

@@ -132,7 +132,7 @@ def _summary(cfg: TrainConfig, n: int) -> str:
            f"rotation ±{aug.rotate_deg:g}°, shear ±{aug.shear:g}, aspect ±{aug.aspect * 100:g}%, "
            f"elastic wobble ({aug.p_elastic * 100:g}% of digits), thicker / thinner strokes "
            f"({aug.p_thicker * 100:g}% / {aug.p_thinner * 100:g}%), each digit re-fitted by "
-           f"`edge.normalize.fit_to_mnist`, then scale ±{aug.scale * 100:g}% and shift "
+           f"`edge.recognition.normalize.fit_to_mnist`, then scale ±{aug.scale * 100:g}% and shift "
            f"±{aug.shift_px} px on {aug.p_jitter * 100:g}%") if aug else "no augmentation"
     return (f"{n} MNIST training digits, {cfg.epochs} epochs of freshly augmented digits "
             f"({how}); batch {cfg.batch_size}, Adam {cfg.learning_rate:g} with cosine decay, "

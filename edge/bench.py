@@ -80,9 +80,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from bench.baseline import BarePipeline
     from bench.scenes import mnist_glyphs, scene_set
     from bench.speed import time_frames
-    from edge.classify import Classifier
     from edge.config import Config, load_config
-    from edge.pipeline import Pipeline
+    from edge.recognition.classify import Classifier
+    from edge.recognition.pipeline import Pipeline
 
     cv2.setNumThreads(1)
     config = load_config(args.config) if args.config else Config()

@@ -104,10 +104,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from edge.classify import Classifier
     from edge.config import load_config
-    from edge.pipeline import Pipeline
     from edge.predict import human_line, predict_paths
+    from edge.recognition.classify import Classifier
+    from edge.recognition.pipeline import Pipeline
 
     config = load_config(args.config)
     setup_logging(config.log_level if args.debug else "WARNING", args.debug)
@@ -177,8 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         without_openssl_hashes()
-    from edge.classify import ModelError
     from edge.config import ConfigError
+    from edge.recognition.classify import ModelError
     from edge.state import StateError
 
     expected: tuple[type[BaseException], ...] = (UserError, ConfigError, ModelError, StateError)

@@ -22,7 +22,6 @@ from typing import TextIO
 import cv2
 import numpy as np
 
-from edge.classify import Classifier, ModelError
 from edge.config import Config, ConfigError, find_config_path, load_config
 from edge.doctor_checks import (
     Failed,
@@ -31,7 +30,8 @@ from edge.doctor_checks import (
     check_state_dir,
     check_video_access,
 )
-from edge.normalize import fit_to_mnist, ink_from_crop
+from edge.recognition.classify import Classifier, ModelError
+from edge.recognition.normalize import fit_to_mnist, ink_from_crop
 
 GLYPHS = Path(__file__).resolve().parent / "demo" / "glyphs.png"
 RUNTIME_DISTRIBUTIONS = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime",
@@ -130,7 +130,7 @@ def check_model(cfg: Config, found: Found) -> str:
 
 def check_runtime(classifier: Classifier | None) -> str:
     if classifier is None:
-        from edge.classify import load_interpreter_class
+        from edge.recognition.classify import load_interpreter_class
 
         try:
             _, runtime = load_interpreter_class()

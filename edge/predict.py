@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from edge.annotate import annotate
 from edge.imagefile import ImageError, read_image
-from edge.pipeline import Pipeline
+from edge.recognition.pipeline import Pipeline
 from edge.types import Box, Digit, FrameResult, Number
 
 log = logging.getLogger(__name__)

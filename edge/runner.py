@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from edge import __version__
 from edge.annotate import annotate, encode_jpeg
-from edge.classify import Classifier, ModelError
 from edge.config import Config, ConfigError, config_summary, load_config
 from edge.logs import set_level as set_log_level
 from edge.notify import Notifier
-from edge.pipeline import Pipeline
-from edge.read import Stabilizer
+from edge.recognition.classify import Classifier, ModelError
+from edge.recognition.pipeline import Pipeline
+from edge.recognition.read import Stabilizer
 from edge.sinks.base import FanOut, Sink
 from edge.sinks.console import ConsoleSink
 from edge.sources import FrameSource, SourceError, SourceExhausted, open_source

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.classify import Classifier, default_model_path
+from edge.recognition.classify import Classifier, default_model_path
 from tests.converter_helpers import REPO, convert, mnist_npz, needs_tf, run_python
 
 SIDECAR_KEYS = {"name", "training_data", "mnist_test_accuracy", "float_accuracy", "agreement",
@@ -61,8 +61,8 @@ def test_installed_package_finds_the_model_through_edge_models() -> None:
 NO_TF = """
 import sys
 import numpy as np
-import edge, edge.classify, edge.normalize, edge.cli
-from edge.classify import Classifier
+import edge, edge.recognition.classify, edge.recognition.normalize, edge.cli
+from edge.recognition.classify import Classifier
 clf = Classifier()
 crop = np.zeros((28, 28), np.uint8); crop[6:22, 13:16] = 255  # a "1"
 print(clf.predict(np.stack([crop]))[0].digit, clf.runtime)

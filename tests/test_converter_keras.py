@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.classify import Classifier
+from edge.recognition.classify import Classifier
 from tests.converter_helpers import assert_one_line_error, convert, mnist_npz, needs_tf, run_python
 
 pytestmark = needs_tf

@@ -11,11 +11,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from edge.classify import Classifier
 from edge.config import Config, ConfigError, DetectConfig, load_config
-from edge.detect import find_regions
-from edge.pipeline import Pipeline
-from edge.split import pick_alternatives, split_group
+from edge.recognition.classify import Classifier
+from edge.recognition.detect import find_regions
+from edge.recognition.pipeline import Pipeline
+from edge.recognition.split import pick_alternatives, split_group
 from edge.types import Box, Region
 from tests.imaging import DATA_DIR, draw_number, paper, save
 

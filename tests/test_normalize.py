@@ -5,10 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.classify import Classifier
 from edge.config import DetectConfig
-from edge.detect import find_regions
-from edge.normalize import MIN_STROKE, fit_to_mnist, normalize_region, stroke_width
+from edge.recognition.classify import Classifier
+from edge.recognition.detect import find_regions
+from edge.recognition.normalize import MIN_STROKE, fit_to_mnist, normalize_region, stroke_width
 from tests.imaging import paper
 
 

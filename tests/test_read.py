@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.read import Stabilizer, group_numbers
+from edge.recognition.read import Stabilizer, group_numbers
 from edge.types import Box, Digit, FrameResult
 
 

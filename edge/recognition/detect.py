@@ -6,10 +6,10 @@ The steps, each there for one thing a phone-quality camera does to paper:
    shadows, light gradients and the colour cast's grey level all become "paper = 255".
 2. Ink = pixels darker than that paper by ``min_contrast``; isolated pixels dropped.
 3. Ruled and squared paper lines are cut out of the ink at whatever tilt the sheet has,
-   and the strokes they crossed bridged again (``edge.lines``).
+   and the strokes they crossed bridged again (``edge.recognition.lines``).
 4. Outer contours (much cheaper than labelling), pieces of broken digits merged, then
    filters: specks, dashes and lines, solid blobs, things cut by the frame's edge.
-5. Regions much wider than a digit are split into touching digits (``edge.split``).
+5. Regions much wider than a digit are split into touching digits (``edge.recognition.split``).
 
 Big frames are analysed at ``work_max_side``; boxes and masks come back in frame pixels.
 """
@@ -23,8 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.config import DetectConfig
-from edge.lines import remove_lines
-from edge.split import split_group
+from edge.recognition.lines import remove_lines
+from edge.recognition.split import split_group
 from edge.types import Box, GrayImage, Region
 
 BG_FACTOR = 4  # the background is estimated on a 1/4-size image
@@ -38,7 +38,7 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False)
 
     With ``alternatives`` a region that may be several touching digits comes back both
     whole and split (same ``Region.group``), for the classifier to choose between
-    (``edge.split.pick_alternatives``); without it the split is decided by shape alone.
+    (``edge.recognition.split.pick_alternatives``); without it the split is decided by shape alone.
     """
     if gray.ndim != 2 or min(gray.shape) < 8:
         return []

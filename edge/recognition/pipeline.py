@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.classify import Classifier
 from edge.config import Config
-from edge.detect import find_regions
-from edge.normalize import normalize_region
-from edge.read import group_numbers
-from edge.split import pick_alternatives
+from edge.recognition.classify import Classifier
+from edge.recognition.detect import find_regions
+from edge.recognition.normalize import normalize_region
+from edge.recognition.read import group_numbers
+from edge.recognition.split import pick_alternatives
 from edge.types import Digit, FrameResult, GrayImage
 
 

@@ -31,7 +31,7 @@ SLIVER = 0.25  # a cut part's pieces smaller than this x its biggest are a neigh
 WHOLE_BONUS = 0.25  # log-confidence credit for leaving a region whole (tuning scenes)
 
 
-class _Confident(Protocol):  # edge.classify.Prediction, without importing the runtime
+class _Confident(Protocol):  # edge.recognition.classify.Prediction, without importing the runtime
     @property
     def confidence(self) -> float: ...
 

@@ -38,7 +38,7 @@ class ModelError(Exception):
 
 def default_model_path() -> Path:
     """The shipped model: inside the installed package, else the checkout's ``models/``."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # edge/
     for candidate in (here / "models" / f"{MODEL_NAME}.tflite", here.parent / "models" / f"{MODEL_NAME}.tflite"):
         if candidate.exists():
             return candidate
