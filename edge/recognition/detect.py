@@ -29,6 +29,7 @@ from edge.types import Box, GrayImage, Region
 
 BG_FACTOR = 4  # the background is estimated on a 1/4-size image
 BLOB_INSIDE = 0.75  # paper inside a digit's box is at least this bright next to that around it
+STRONG = 2.5  # a one-pixel stroke is kept when this x min_contrast darker than the paper
 VALLEY = 0.45  # a stroke's ink is darker than the paper beside it by this x min_contrast
 FloatArray = npt.NDArray[np.float64]
 
@@ -51,7 +52,7 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False)
     ink, weak = ink_masks(work, cfg)
     if cfg.remove_lines:
         ink = remove_lines(ink, weak)
-    contours, _ = cv2.findContours(ink, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours = outer_contours(ink)
     if not contours:
         return []
     rects = np.array([cv2.boundingRect(c) for c in contours], np.float64).reshape(-1, 4)
@@ -72,6 +73,20 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False)
     return regions
 
 
+def outer_contours(ink: GrayImage) -> list[npt.NDArray[np.int32]]:
+    """The outline of every ink component, also of those inside another's hole.
+
+    ``RETR_EXTERNAL`` alone would hide a digit written inside a printed box or a form's
+    cell (it lies in the hole of the box's outline); ``RETR_CCOMP`` puts such components on
+    its top level again, next to the box, and only holes below it.
+    """
+    contours, hierarchy = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return []
+    parents = hierarchy.reshape(-1, 4)[:, 3]
+    return [c for c, parent in zip(contours, parents, strict=True) if parent < 0]
+
+
 def ink_masks(gray: GrayImage, cfg: DetectConfig) -> tuple[GrayImage, GrayImage]:
     """255 where a pixel is darker than the paper around it by ``min_contrast`` (ink),
     and by half that (weak: where faint ruling is still continuous, for line finding)."""
@@ -88,12 +103,17 @@ def ink_masks(gray: GrayImage, cfg: DetectConfig) -> tuple[GrayImage, GrayImage]
     norm = cv2.divide(gray, bg, scale=255.0)
     _, ink = cv2.threshold(norm, 255.0 * (1.0 - cfg.min_contrast), 255, cv2.THRESH_BINARY_INV)
     _, weak = cv2.threshold(norm, 255.0 * (1.0 - 0.5 * cfg.min_contrast), 255, cv2.THRESH_BINARY_INV)
-    # Drop isolated pixels (sensor noise, JPEG ringing) before tracing outlines: an opening
-    # by 2x2, written out because morphologyEx would use one anchor for both halves of
-    # an even kernel and shift the whole picture by a pixel.
+    # Drop isolated pixels (sensor noise, JPEG ringing, paper texture) before tracing
+    # outlines: an opening by 2x2, written out because morphologyEx would use one anchor
+    # for both halves of an even kernel and shift the whole picture by a pixel. The opening
+    # also erases strokes one pixel wide, which a hairline pen on a big digit draws: those
+    # come back where they are clearly dark (texture and noise are faint) and connected.
     two = np.ones((2, 2), np.uint8)
-    ink = cv2.dilate(cv2.erode(ink, two, anchor=(0, 0)), two, anchor=(1, 1))
-    return ink, weak
+    opened = cv2.dilate(cv2.erode(ink, two, anchor=(0, 0)), two, anchor=(1, 1))
+    _, strong = cv2.threshold(norm, 255.0 * (1.0 - STRONG * cfg.min_contrast), 1, cv2.THRESH_BINARY_INV)
+    neighbours = cv2.boxFilter(strong, cv2.CV_8U, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    hairline = ((neighbours >= 3) & (strong > 0)).astype(np.uint8) * 255
+    return cv2.bitwise_or(opened, hairline), weak
 
 
 def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig,
