@@ -118,7 +118,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UserError(f"--annotate {annotate_dir}: cannot create directory ({exc.strerror})") from None
     classifier = Classifier(args.model or config.model, threads=config.classify.threads)
-    pipeline = Pipeline(classifier, config)
+    pipeline = Pipeline(classifier, config, still=True)
     failed = 0
     for obj in predict_paths(pipeline, args.images, annotate_dir):
         failed += "error" in obj

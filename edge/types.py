@@ -93,6 +93,7 @@ class Region:
     group: int = -1
     parts: int = 1
     prior: float = 0.0  # what the shape says for this way of reading the group (log-odds)
+    clipped: bool = False  # touches the image's edge (read only in stills: a tight crop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +101,14 @@ class Digit:
     digit: int
     confidence: float
     box: Box
+    clipped: bool = False  # its ink touches the image's edge: part of it may be cut off
 
     def to_json(self) -> dict[str, Any]:
-        return {"digit": self.digit, "confidence": round(self.confidence, 3), "box": self.box.to_list()}
+        out: dict[str, Any] = {"digit": self.digit, "confidence": round(self.confidence, 3),
+                               "box": self.box.to_list()}
+        if self.clipped:
+            out["clipped"] = True
+        return out
 
 
 @dataclass(frozen=True, slots=True)

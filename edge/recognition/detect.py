@@ -29,17 +29,25 @@ from edge.types import Box, GrayImage, Region
 
 BG_FACTOR = 4  # the background is estimated on a 1/4-size image
 BLOB_INSIDE = 0.75  # paper inside a digit's box is at least this bright next to that around it
+FRAME_FILL = 0.3  # a component in a hole at least this x the hole's height makes a frame
+FRAME_SHARE = 0.3  # ... and this share of its digit-sized holes holds one
 STRONG = 2.5  # a one-pixel stroke is kept when this x min_contrast darker than the paper
 VALLEY = 0.45  # a stroke's ink is darker than the paper beside it by this x min_contrast
 FloatArray = npt.NDArray[np.float64]
 
 
-def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False) -> list[Region]:
+def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False,
+                 still: bool = False) -> list[Region]:
     """Candidate digit regions of ``gray`` (uint8, HxW), in no particular order.
 
     With ``alternatives`` a region that may be several touching digits comes back both
     whole and split (same ``Region.group``), for the classifier to choose between
     (``edge.recognition.split.pick_alternatives``); without it the split is decided by shape alone.
+
+    ``still`` is for a photo somebody took of their digits (``predict``, ``file:``): its
+    author often crops it tight, so ink touching the image's edge and digits as tall as
+    the image are read (``Region.clipped`` says which touch the edge). In a camera stream
+    (``still`` false) such ink is the frame cutting a digit or the sheet's edge: left out.
     """
     if gray.ndim != 2 or min(gray.shape) < 8:
         return []
@@ -50,17 +58,23 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False)
         size = (max(8, round(w0 * scale)), max(8, round(h0 * scale)))
         work = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
     ink, weak = ink_masks(work, cfg)
-    if cfg.remove_lines:
-        ink = remove_lines(ink, weak)
-    contours = outer_contours(ink)
+    min_h = max(4.0, cfg.min_height_px * scale)
+    contours, frames = outer_contours(ink, min_h)
+    if frames.any():  # printed boxes and cells go whole, before ruling is looked for
+        ink = _erase(ink, [contours[i] for i in np.flatnonzero(frames)])
+    cleaned = remove_lines(ink, weak) if cfg.remove_lines else ink
+    if cleaned is not ink or frames.any():
+        ink = cleaned
+        contours, frames = outer_contours(ink, min_h)
     if not contours:
         return []
     rects = np.array([cv2.boundingRect(c) for c in contours], np.float64).reshape(-1, 4)
     regions: list[Region] = []
-    for ids, corners in _group_pieces(rects, ink.shape, cfg, scale):
+    for ids, corners in _group_pieces(rects, ink.shape, cfg, scale, still, frames):
         box = Box(*(int(v) for v in corners[:2]), *(int(v) for v in corners[2:] - corners[:2]))
-        if not _plausible_box(box, ink.shape, cfg, scale):
+        if not _plausible_box(box, ink.shape, cfg, scale, still):
             continue
+        clipped = _touches_edge(box, ink.shape)
         mask = _group_mask(ink, contours, box, ids)
         if not _plausible_ink(box, mask, cfg) or not _on_paper(work, box, mask):
             continue
@@ -69,22 +83,55 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False)
             continue
         gid = len(regions)
         for part_box, part_mask, parts, prior in split_group(box, mask, cfg, alternatives):
-            regions.append(_to_frame(part_box, part_mask, scale, (h0, w0), gid, parts, prior))
+            regions.append(_to_frame(part_box, part_mask, scale, (h0, w0), gid, parts, prior,
+                                     clipped and _touches_edge(part_box, ink.shape)))
     return regions
 
 
-def outer_contours(ink: GrayImage) -> list[npt.NDArray[np.int32]]:
-    """The outline of every ink component, also of those inside another's hole.
+def outer_contours(ink: GrayImage, min_h: float) -> tuple[list[npt.NDArray[np.int32]], npt.NDArray[np.bool_]]:
+    """The outline of every ink component, also of those inside another's hole, and which
+    of them are frames (a printed box, a form's cells, a box drawn round a number).
 
-    ``RETR_EXTERNAL`` alone would hide a digit written inside a printed box or a form's
-    cell (it lies in the hole of the box's outline); ``RETR_CCOMP`` puts such components on
-    its top level again, next to the box, and only holes below it.
+    ``RETR_EXTERNAL`` alone would hide a digit written inside a printed box or a cell: it
+    lies in the hole of the box's outline. ``RETR_CCOMP`` puts such components on its top
+    level again. A component is a frame when its holes hold digit-sized ones that fill a
+    good part of the hole's height (inside a digit's own loop there is at most a speck of
+    texture), in a good share of them (squared paper's squares are mostly empty; digits
+    cross its lines). Frames are no digits, and their ink is erased before detection.
     """
-    contours, hierarchy = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        return []
+    found, hierarchy = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if not found:
+        return [], np.zeros(0, np.bool_)
     parents = hierarchy.reshape(-1, 4)[:, 3]
-    return [c for c, parent in zip(contours, parents, strict=True) if parent < 0]
+    top = np.flatnonzero(parents < 0)
+    contours = [found[i] for i in top]
+    frames = np.zeros(len(top), np.bool_)
+    rects = np.array([cv2.boundingRect(c) for c in found], np.float64).reshape(-1, 4)
+    holes = np.flatnonzero((parents >= 0) & (rects[:, 3] >= 1.5 * min_h))
+    if holes.size == 0:
+        return contours, frames
+    hx, hy, hw, hh = (rects[holes, k][:, None] for k in range(4))
+    px, py, pw, ph = (rects[top, k][None, :] for k in range(4))
+    held = ((px >= hx) & (py >= hy) & (px + pw <= hx + hw) & (py + ph <= hy + hh)
+            & (ph >= np.maximum(min_h, FRAME_FILL * hh)))
+    # Squared paper is one component too, but digits are written across its lines, and
+    # its squares are mostly empty: a frame's holes hold digits in a good share of them.
+    owner, holding = parents[holes], held.any(axis=1)
+    for o in np.unique(owner[holding]):
+        mine = owner == o
+        if np.count_nonzero(holding & mine) >= FRAME_SHARE * np.count_nonzero(mine):
+            frames[top == o] = True
+    return contours, frames
+
+
+def _erase(ink: GrayImage, outlines: list[npt.NDArray[np.int32]]) -> GrayImage:
+    """``ink`` without the components these outer outlines belong to (their own pixels
+    only: what lies in their holes stays)."""
+    out = ink.copy()
+    for c in outlines:
+        x, y = (int(v) for v in c[0, 0])
+        cv2.floodFill(out, None, (x, y), 0, flags=8)
+    return out
 
 
 def ink_masks(gray: GrayImage, cfg: DetectConfig) -> tuple[GrayImage, GrayImage]:
@@ -116,8 +163,9 @@ def ink_masks(gray: GrayImage, cfg: DetectConfig) -> tuple[GrayImage, GrayImage]
     return cv2.bitwise_or(opened, hairline), weak
 
 
-def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig,
-                  scale: float) -> list[tuple[list[int], FloatArray]]:
+def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig, scale: float,
+                  still: bool = False, frames: npt.NDArray[np.bool_] | None = None,
+                  ) -> list[tuple[list[int], FloatArray]]:
     """Drop specks and sheet edges; merge the pieces of broken digits.
 
     Returns (contour indices, box as x1, y1, x2, y2) per group.
@@ -125,13 +173,18 @@ def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig,
     fh, fw = shape[0], shape[1]
     x, y, w, h = rects.T
     min_h = max(4.0, cfg.min_height_px * scale)
-    max_h = cfg.max_height_frac * fh
+    max_h = fh if still else cfg.max_height_frac * fh
     long_side = np.maximum(w, h)
     border = (x <= 0) | (y <= 0) | (x + w >= fw) | (y + h >= fh)
-    # Whatever touches the frame's edge is cut off (unreadable) or the sheet's edge; it
-    # must not be merged into a digit either.
-    edge = (border & (min(fh, fw) > 64)) | (w > 0.6 * fw) | (h > max_h)
+    # In a stream, whatever touches the frame's edge is cut off (unreadable) or the sheet's
+    # edge; it must not be merged into a digit either. In a still, the author's tight crop.
+    if still:
+        edge = (w > 3 * h) & border  # a ruled line or the sheet's edge along the border
+    else:
+        edge = (border & (min(fh, fw) > 64)) | (w > 0.6 * fw) | (h > max_h)
     speck = long_side < max(3.0, 0.3 * min_h)
+    if frames is not None:
+        edge |= frames
     idx = np.flatnonzero(~(edge | speck))
     if idx.size == 0:
         return []
@@ -214,15 +267,21 @@ def _group_mask(ink: GrayImage, contours: Sequence[npt.NDArray[np.int32]], box: 
     return mask
 
 
-def _plausible_box(box: Box, shape: tuple[int, ...], cfg: DetectConfig, scale: float) -> bool:
-    """Could a digit have this box? Not too small or big, not a dash, not cut by the edge."""
+def _plausible_box(box: Box, shape: tuple[int, ...], cfg: DetectConfig, scale: float,
+                   still: bool = False) -> bool:
+    """Could a digit have this box? Not too small or big, not a dash, not cut by the edge
+    (in a still, a tight crop's edge is allowed)."""
     fh, fw = shape[0], shape[1]
-    if box.h < max(4.0, cfg.min_height_px * scale) or box.h > cfg.max_height_frac * fh:
+    if box.h < max(4.0, cfg.min_height_px * scale) or box.h > (fh if still else cfg.max_height_frac * fh):
         return False
     if box.w > 3 * box.h:  # a dash, an underline, a stray line
         return False
     # Cut by the frame's edge (or the sheet's): not readable.
-    return not (min(fh, fw) > 64 and (box.x <= 0 or box.y <= 0 or box.x2 >= fw or box.y2 >= fh))
+    return still or not (min(fh, fw) > 64 and _touches_edge(box, shape))
+
+
+def _touches_edge(box: Box, shape: tuple[int, ...]) -> bool:
+    return box.x <= 0 or box.y <= 0 or box.x2 >= shape[1] or box.y2 >= shape[0]
 
 
 def _plausible_ink(box: Box, mask: GrayImage, cfg: DetectConfig) -> bool:
@@ -278,11 +337,11 @@ def _pen_strokes(gray: GrayImage, box: Box, mask: GrayImage, outline: float, cfg
 
 
 def _to_frame(box: Box, mask: GrayImage, scale: float, shape: tuple[int, int], group: int,
-              parts: int, prior: float) -> Region:
+              parts: int, prior: float, clipped: bool = False) -> Region:
     if scale >= 1.0:
-        return Region(box, np.ascontiguousarray(mask), group=group, parts=parts, prior=prior)
+        return Region(box, np.ascontiguousarray(mask), group=group, parts=parts, prior=prior, clipped=clipped)
     fh, fw = shape
     x, y = int(box.x / scale), int(box.y / scale)
     x2, y2 = min(fw, int(np.ceil(box.x2 / scale))), min(fh, int(np.ceil(box.y2 / scale)))
     big = cv2.resize(mask, (max(1, x2 - x), max(1, y2 - y)), interpolation=cv2.INTER_NEAREST)
-    return Region(Box(x, y, x2 - x, y2 - y), big, group=group, parts=parts, prior=prior)
+    return Region(Box(x, y, x2 - x, y2 - y), big, group=group, parts=parts, prior=prior, clipped=clipped)

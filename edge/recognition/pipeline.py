@@ -35,8 +35,11 @@ def to_gray(image: npt.NDArray[np.uint8]) -> GrayImage:
 class Pipeline:
     """Composes the pure stages around one classifier. Thread-confined: one per loop."""
 
-    def __init__(self, classifier: Classifier, config: Config) -> None:
+    def __init__(self, classifier: Classifier, config: Config, still: bool = False) -> None:
+        """``still``: the frames are photos somebody took (``predict``, ``file:``/``dir:``),
+        so a digit touching the edge is a tight crop to read, not a cut-off one to drop."""
         self.classifier = classifier
+        self.still = still
         self.detect_cfg = config.detect
         self.min_confidence = config.classify.min_confidence
         self.gap_factor = config.read.gap_factor
@@ -45,7 +48,7 @@ class Pipeline:
         t0 = time.perf_counter()
         gray = to_gray(image)
         t1 = time.perf_counter()
-        regions = find_regions(gray, self.detect_cfg, alternatives=True)
+        regions = find_regions(gray, self.detect_cfg, alternatives=True, still=self.still)
         t2 = time.perf_counter()
         crops = np.stack([normalize_region(gray, r) for r in regions]) if regions else np.zeros(
             (0, 28, 28), np.uint8
@@ -55,7 +58,7 @@ class Pipeline:
         t4 = time.perf_counter()
         keep = pick_alternatives(regions, predictions)  # touching digits: whole or cut
         digits = [
-            Digit(predictions[i].digit, predictions[i].confidence, regions[i].box)
+            Digit(predictions[i].digit, predictions[i].confidence, regions[i].box, regions[i].clipped)
             for i in keep
             if predictions[i].confidence >= self.min_confidence
         ]
