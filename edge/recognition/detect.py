@@ -178,10 +178,8 @@ def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig, 
     border = (x <= 0) | (y <= 0) | (x + w >= fw) | (y + h >= fh)
     # In a stream, whatever touches the frame's edge is cut off (unreadable) or the sheet's
     # edge; it must not be merged into a digit either. In a still, the author's tight crop.
-    if still:
-        edge = (w > 3 * h) & border  # a ruled line or the sheet's edge along the border
-    else:
-        edge = (border & (min(fh, fw) > 64)) | (w > 0.6 * fw) | (h > max_h)
+    stream_edge = (border & (min(fh, fw) > 64)) | (w > 0.6 * fw) | (h > max_h)
+    edge = (w > 3 * h) & border if still else stream_edge  # still: a ruled line along the border
     speck = long_side < max(3.0, 0.3 * min_h)
     if frames is not None:
         edge |= frames
