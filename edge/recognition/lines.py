@@ -22,6 +22,7 @@ HOUGH_BAND = math.radians(20)  # how far from horizontal/vertical a sheet may be
 MIN_SPAN = 0.45  # a line spans at least this fraction of the frame (width or height)
 KERNEL_FRAC = 0.12  # opening length, as a fraction of the frame's shorter side
 EDGE = 3  # quarter-size pixels along the frame's edges left out of the line search
+LONE_FRAC = 0.75  # ... and a lone line at least this long
 LONG_FRAC = 0.3  # a ruling piece is at least this long (fraction of the frame's width/height)
 
 
@@ -106,7 +107,12 @@ def _long_lines(half: GrayImage, angle: float, length: int, vertical: bool) -> l
     # Only what runs on far beyond a digit is ruling; a digit's straight stroke is not.
     span = LONG_FRAC * (half.shape[0] if vertical else half.shape[1])
     contours, _ = cv2.findContours(opened, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    return [c for c in contours if max(cv2.boundingRect(c)[2:]) >= span]
+    long = [c for c in contours if max(cv2.boundingRect(c)[2:]) >= span]
+    # One line alone is no ruling unless it runs nearly across the frame: a big "1" or
+    # a "7"'s stem in a tight photo is a long straight stroke too.
+    if len(long) == 1 and max(cv2.boundingRect(long[0])[2:]) < LONE_FRAC * span / LONG_FRAC:
+        return []
+    return long
 
 
 def _dominant_angle(img: GrayImage) -> float | None:
