@@ -68,6 +68,10 @@ class DetectConfig(Section):
     max_fill: float = Field(
         0.75, gt=0, le=1, description="a region whose box is inkier than this is a blob, not a digit"
     )
+    polarity: Literal["auto", "dark_on_light", "light_on_dark"] = Field(
+        "auto", description="ink darker than the paper (pen on paper), lighter (chalk on a board, "
+        "a marker on a dark screen), or auto: decided per frame"
+    )
 
 
 class ClassifyConfig(Section):

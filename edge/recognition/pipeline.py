@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from edge.config import Config
 from edge.recognition.classify import Classifier
-from edge.recognition.detect import find_regions
+from edge.recognition.detect import find_regions, light_on_dark
 from edge.recognition.normalize import normalize_region
 from edge.recognition.read import group_numbers
 from edge.recognition.split import pick_alternatives
@@ -47,6 +47,8 @@ class Pipeline:
     def process(self, image: npt.NDArray[np.uint8]) -> FrameResult:
         t0 = time.perf_counter()
         gray = to_gray(image)
+        if light_on_dark(gray, self.detect_cfg):
+            gray = cv2.bitwise_not(gray)  # every stage below reads dark ink on light paper
         t1 = time.perf_counter()
         regions = find_regions(gray, self.detect_cfg, alternatives=True, still=self.still)
         t2 = time.perf_counter()
