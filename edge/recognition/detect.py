@@ -77,7 +77,7 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False,
             continue
         clipped = _touches_edge(box, ink.shape)
         mask = _group_mask(ink, contours, box, ids)
-        if not _plausible_ink(box, mask, cfg) or not _on_paper(work, box, mask):
+        if not _plausible_ink(box, mask, cfg, len(ids)) or not _on_paper(work, box, mask):
             continue
         outline = sum(cv2.arcLength(contours[i], True) for i in ids)
         if not _pen_strokes(work, box, mask, outline, cfg):
@@ -306,10 +306,11 @@ def _touches_edge(box: Box, shape: tuple[int, ...]) -> bool:
     return box.x <= 0 or box.y <= 0 or box.x2 >= shape[1] or box.y2 >= shape[0]
 
 
-def _plausible_ink(box: Box, mask: GrayImage, cfg: DetectConfig) -> bool:
-    """Strokes, not a smudge or a solid blob."""
+def _plausible_ink(box: Box, mask: GrayImage, cfg: DetectConfig, pieces: int = 1) -> bool:
+    """Strokes, not a smudge or a solid blob. Sparse ink is a smudge when it comes in
+    pieces; one unbroken stroke as long as the box is a hairline pen on a big digit."""
     ink = cv2.countNonZero(mask)
-    if ink < 0.04 * box.area:
+    if ink < 0.04 * box.area and (pieces > 1 or ink < 1.5 * max(box.w, box.h)):
         return False
     if ink > cfg.max_fill * box.area and box.w > 0.5 * box.h:
         # Solid, not strokes: a blob's inner part survives an erosion that strokes do not.
