@@ -25,7 +25,7 @@ def _scale_box(b: Box, f: float) -> Box:
 
 
 def _rescale(result: FrameResult, f: float) -> FrameResult:
-    digits = tuple(Digit(d.digit, d.confidence, _scale_box(d.box, f)) for d in result.digits)
+    digits = tuple(Digit(d.digit, d.confidence, _scale_box(d.box, f), d.clipped) for d in result.digits)
     lookup = {id(d): s for d, s in zip(result.digits, digits, strict=True)}
     numbers = tuple(
         Number(n.value, n.confidence, _scale_box(n.box, f), tuple(lookup.get(id(d), d) for d in n.digits))

@@ -158,7 +158,7 @@ class Runner:
                 stack.callback(self._stop_http)
                 self.http.start()
             stack.callback(self._announce_stop)
-            session = _Session(source, Pipeline(classifier, cfg), Stabilizer(k, n, cfg.read.gap_factor),
+            session = _Session(source, Pipeline(classifier, cfg, still=still), Stabilizer(k, n, cfg.read.gap_factor),
                                counter, sinks, classifier.name)
             self._loop(session)
 
@@ -253,6 +253,7 @@ class Runner:
             digits=stable.digits,
             latency_ms=result.latency_ms,
             model=session.model_name,
+            clipped=result.clipped,
         )
         stats.readings += 1
         with self.live.lock:

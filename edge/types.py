@@ -134,6 +134,7 @@ class FrameResult:
     stage_ms: dict[str, float] = field(default_factory=dict)
     regions: int = 0  # candidate regions found by the detector (before the threshold)
     candidates: tuple[Box, ...] = ()  # their boxes (for recall in the bench, and annotations)
+    clipped: int = 0  # digits left out because the frame's edge cuts them (streams only)
 
 
 def utc_timestamp(ts: float) -> str:
@@ -154,6 +155,7 @@ class Reading:
     digits: tuple[Digit, ...]
     latency_ms: float
     model: str
+    clipped: int = 0  # digits in view that the frame's edge cuts: not read, so maybe missing
 
     @property
     def number(self) -> int | None:
@@ -170,4 +172,5 @@ class Reading:
             "digits": [d.to_json() for d in self.digits],
             "latency_ms": round(self.latency_ms, 2),
             "model": self.model,
+            "clipped": self.clipped,
         }

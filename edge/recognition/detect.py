@@ -71,9 +71,9 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False,
         return []
     rects = np.array([cv2.boundingRect(c) for c in contours], np.float64).reshape(-1, 4)
     regions: list[Region] = []
-    for ids, corners in _group_pieces(rects, ink.shape, cfg, scale, still, frames):
+    for ids, corners, cut in _group_pieces(rects, ink.shape, cfg, scale, still, frames):
         box = Box(*(int(v) for v in corners[:2]), *(int(v) for v in corners[2:] - corners[:2]))
-        if not _plausible_box(box, ink.shape, cfg, scale, still):
+        if not _plausible_box(box, ink.shape, cfg, scale, still or cut):
             continue
         clipped = _touches_edge(box, ink.shape)
         mask = _group_mask(ink, contours, box, ids)
@@ -85,7 +85,7 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False,
         gid = len(regions)
         for part_box, part_mask, parts, prior in split_group(box, mask, cfg, alternatives):
             regions.append(_to_frame(part_box, part_mask, scale, (h0, w0), gid, parts, prior,
-                                     clipped and _touches_edge(part_box, ink.shape)))
+                                     cut or (clipped and _touches_edge(part_box, ink.shape))))
     return regions
 
 
@@ -105,7 +105,7 @@ def outer_contours(ink: GrayImage, min_h: float) -> tuple[list[npt.NDArray[np.in
         return [], np.zeros(0, np.bool_)
     parents = hierarchy.reshape(-1, 4)[:, 3]
     top = np.flatnonzero(parents < 0)
-    contours = [found[i] for i in top]
+    contours = [found[int(i)] for i in top]
     frames = np.zeros(len(top), np.bool_)
     rects = np.array([cv2.boundingRect(c) for c in found], np.float64).reshape(-1, 4)
     holes = np.flatnonzero((parents >= 0) & (rects[:, 3] >= 1.5 * min_h))
@@ -189,10 +189,12 @@ def ink_masks(gray: GrayImage, cfg: DetectConfig) -> tuple[GrayImage, GrayImage]
 
 def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig, scale: float,
                   still: bool = False, frames: npt.NDArray[np.bool_] | None = None,
-                  ) -> list[tuple[list[int], FloatArray]]:
+                  ) -> list[tuple[list[int], FloatArray, bool]]:
     """Drop specks and sheet edges; merge the pieces of broken digits.
 
-    Returns (contour indices, box as x1, y1, x2, y2) per group.
+    Returns (contour indices, box as x1, y1, x2, y2, cut) per group. In a stream, a
+    digit-sized piece touching the frame's edge comes back alone with ``cut`` set: it is
+    not read, but the reading says that a digit may be missing.
     """
     fh, fw = shape[0], shape[1]
     x, y, w, h = rects.T
@@ -207,9 +209,15 @@ def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig, 
     speck = long_side < max(3.0, 0.3 * min_h)
     if frames is not None:
         edge |= frames
+    digit_sized = ~speck & (w <= 0.6 * fw) & (h <= max_h) & (h >= min_h) & (w <= 3 * h)
+    if frames is not None:
+        digit_sized &= ~frames
+    stream = not still and min(fh, fw) > 64
+    cut_ids = np.flatnonzero(border & digit_sized) if stream else np.zeros(0, np.intp)
+    cut = [([int(i)], np.array([x[i], y[i], x[i] + w[i], y[i] + h[i]]), True) for i in cut_ids]
     idx = np.flatnonzero(~(edge | speck))
     if idx.size == 0:
-        return []
+        return cut
     groups = [[int(i)] for i in idx]
     boxes = np.stack([x[idx], y[idx], x[idx] + w[idx], y[idx] + h[idx]], axis=1)
     # Merge pairs, then pairs of the merged groups: faint pencil breaks a digit into
@@ -238,7 +246,7 @@ def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig, 
         np.maximum.at(new[:, 2], inverse, boxes[:, 2])
         np.maximum.at(new[:, 3], inverse, boxes[:, 3])
         groups, boxes = merged, new
-    return list(zip(groups, boxes, strict=True))
+    return [(g, b, False) for g, b in zip(groups, boxes, strict=True)] + cut
 
 
 def _root(parent: list[int], i: int) -> int:

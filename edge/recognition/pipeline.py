@@ -64,6 +64,10 @@ class Pipeline:
             for i in keep
             if predictions[i].confidence >= self.min_confidence
         ]
+        clipped = 0
+        if not self.still:  # a digit cut by the frame's edge is not read, only counted
+            clipped = sum(d.clipped for d in digits)
+            digits = [d for d in digits if not d.clipped]
         ordered, numbers = group_numbers(digits, self.gap_factor)
         t5 = time.perf_counter()
         stage_ms = {
@@ -74,4 +78,4 @@ class Pipeline:
             "read": (t5 - t4) * 1e3,
         }
         return FrameResult(ordered, numbers, (t5 - t0) * 1e3, stage_ms, regions=len(keep),
-                           candidates=tuple(regions[i].box for i in keep))
+                           candidates=tuple(regions[i].box for i in keep), clipped=clipped)
