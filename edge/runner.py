@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STILL_PREFIXES = ("file:", "dir:")
+UNLIMITED = {"unlimited": True}  # answers to a SIGHUP are logged every time, never rate-limited
 STARTUP_ERRORS = (ConfigError, ModelError, StateError, SourceError)  # what a bad configuration raises
 
 
@@ -112,7 +113,8 @@ class Runner:
             except STARTUP_ERRORS as exc:
                 if previous is None or self.started:
                     raise
-                log.error("the reloaded configuration failed to start, going back to the previous one: %s", exc)
+                log.error("the reloaded configuration failed to start, going back to the previous one: %s", exc,
+                          extra=UNLIMITED)
                 self.config, previous = previous, None
                 set_log_level(self.config.log_level)
                 self.stop_event.clear()
@@ -127,7 +129,10 @@ class Runner:
                 log.info("configuration reloaded from %s", self.options.config_path or "defaults")
             except ConfigError as exc:
                 previous = None  # the running configuration starts again: nothing to go back to
-                log.error("reload refused, keeping the running configuration: %s", exc)
+                log.error("reload refused, keeping the running configuration: %s", exc, extra=UNLIMITED)
+            except Exception:  # a bug in loading must not take an unattended device down either
+                previous = None
+                log.exception("reload failed unexpectedly, keeping the running configuration", extra=UNLIMITED)
 
     def _run_once(self) -> None:
         """Build everything for the current config, run the loop, close in reverse order."""
