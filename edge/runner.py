@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -147,7 +147,7 @@ class Runner:
             k, n = (1, 1) if still else (cfg.read.stable_k, cfg.read.stable_n)
             counter = SequenceCounter(cfg.resolved_state_dir())
             stack.callback(counter.close)
-            sinks = self._make_sinks(cfg, classifier, spec)
+            sinks = self._make_sinks(cfg, classifier, spec, counter)
             stack.callback(sinks.close, 3.0)
             self.live.model, self.live.stats = classifier, LoopStats()
             self.notifier.status(f"opening source {spec}")
@@ -183,7 +183,7 @@ class Runner:
     def _log_stopped(self) -> None:
         log.info("stopped after %d frames, %d readings", self.live.stats.frames, self.live.stats.readings)
 
-    def _make_sinks(self, cfg: Config, classifier: Classifier, spec: str) -> FanOut:
+    def _make_sinks(self, cfg: Config, classifier: Classifier, spec: str, counter: SequenceCounter) -> FanOut:
         sinks: list[Sink] = [ConsoleSink(self.options.output)]
         if cfg.mqtt.enabled:
             from edge.sinks.mqtt import MqttSink
@@ -194,7 +194,9 @@ class Runner:
                 "source": spec,
                 "config": config_summary(cfg),
             }
-            mqtt = MqttSink(cfg.mqtt, cfg.resolved_state_dir(), info)
+            if counter.note:  # the state was damaged or lost: say so where people look
+                info["state"] = counter.note
+            mqtt = MqttSink(cfg.mqtt, cfg.resolved_state_dir(), info, db=counter.db)
             self.live.mqtt = mqtt
             sinks.append(mqtt)
         return FanOut(sinks)
@@ -250,7 +252,7 @@ class Runner:
         if stable is None:
             return
         reading = Reading(
-            seq=session.counter.next(),
+            seq=0,  # numbered below, in the transaction that also spools it
             ts=frame.ts,
             value=stable.value,
             confidence=stable.confidence,
@@ -259,6 +261,14 @@ class Runner:
             latency_ms=result.latency_ms,
             model=session.model_name,
         )
+        numbered: list[Reading] = []
+
+        def store(seq: int) -> None:
+            numbered.append(replace(reading, seq=seq))
+            session.sinks.stage(numbered[0])
+
+        seq = session.counter.next(store)  # never raises: a full disk still numbers the reading
+        reading = numbered[0] if numbered else replace(reading, seq=seq)
         stats.readings += 1
         with self.live.lock:
             self.live.reading = reading
