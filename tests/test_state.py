@@ -7,13 +7,17 @@ SIGKILLed at random moments while it publishes to a real Mosquitto.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import signal
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 from edge.sinks.spool import Spool
 from edge.state import DB_NAME, HWM_BLOCK, HWM_NAME, SequenceCounter
@@ -136,5 +140,66 @@ def test_sigkill_at_random_moments_leaves_no_gap_in_what_the_broker_gets(
             sorted(want - seqs(sub, f"{p}/reading"))[:20]
         assert seqs(sub, f"{p}/reading") == want  # nothing above the counter either
         assert len(printed) == len(set(printed))  # no seq printed twice
+    finally:
+        sub.close()
+
+
+def mount_tmpfs(where: Path, size: str) -> bool:
+    """A small tmpfs at ``where`` (needs root); False if it cannot be mounted here."""
+    where.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                          capture_output=True, text=True, check=False)
+    return done.returncode == 0
+
+
+def fill(folder: Path) -> Path:
+    """Write zeros to ``folder/fill`` until the file system says ENOSPC."""
+    path = folder / "fill"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        with contextlib.suppress(OSError):
+            for _ in range(100_000):  # bounded: 100_000 x 4 KB is far more than the tmpfs
+                os.write(fd, b"\0" * 4096)
+        with contextlib.suppress(OSError):
+            for _ in range(4096):  # and the last partial page
+                os.write(fd, b"\0")
+    finally:
+        os.close(fd)
+    return path
+
+
+def test_a_full_state_dir_never_stops_recognition_and_recovers(
+    mqtt_broker: Broker, topic_prefix: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    if not mount_tmpfs(state, "2m"):
+        pytest.skip("cannot mount a tmpfs here (needs root and mount(8)): no full disk to test with")
+    p = f"{topic_prefix}/dev"
+    sub = Subscriber(mqtt_broker, [f"{p}/reading"])
+    cfg = broker_config(tmp_path, mqtt_broker, topic_prefix)
+    cfg.write_text(cfg.read_text().replace("fps: 20", "fps: 15"))
+    daemon = DaemonProcess(cfg, "--source", f"dir:{demo_frames(tmp_path / 'img', 400)}")
+    try:
+        daemon.wait_readings(5)
+        blocker = fill(state)
+        full_from = len(daemon.readings())
+        daemon.wait_readings(full_from + 40)  # recognition goes on with the disk full
+        blocker.unlink()
+        freed_at = len(daemon.readings())
+        daemon.wait_readings(freed_at + 30)
+        assert daemon.terminate(30) == 0
+    finally:
+        daemon.kill()
+        subprocess.run(["umount", "-l", str(state)], check=False)
+    err = daemon.stderr()
+    printed = [int(r["seq"]) for r in daemon.readings()]  # type: ignore[call-overload]
+    assert printed == list(range(1, len(printed) + 1)), err  # every reading numbered, in order, none twice
+    assert "cannot be written" in err and "is published live only" in err, err
+    assert "is writable again" in err, err
+    assert err.count("cannot be written") < 10, err  # rate-limited, not one line per reading
+    assert "Traceback" not in err, err
+    try:  # what could be published live, and everything spooled, reached the broker
+        assert sub.wait_for(lambda _: seqs(sub, f"{p}/reading") >= set(printed), timeout=60), \
+            sorted(set(printed) - seqs(sub, f"{p}/reading"))[:20]
     finally:
         sub.close()

@@ -131,6 +131,7 @@ class MqttSink:
             return
         mine = self.stats()
         payload = {**stats, "spool_depth": mine["spool_depth"], "spool_dropped": mine["dropped"],
+                   "spool_unstored": mine["unspooled"],
                    "mqtt_reconnects": mine["reconnects"], "mqtt_sent": mine["sent"]}
         self._client.publish(self.topics.stats, json.dumps(payload, default=str), qos=0)
 
