@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -177,3 +178,31 @@ def test_sighup_with_a_non_utf8_or_bomb_config_keeps_the_running_one(tmp_path: P
     assert err.count("reload refused, keeping the running configuration") == 2, err
     assert "not UTF-8 text" in err and "values once aliases (*name) are expanded" in err
     assert "Traceback" not in err
+
+
+def test_a_fifo_as_file_source_is_refused_naming_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "cam.png"
+    os.mkfifo(fifo)  # never written: reading it would block the daemon for good
+    cfg = write_config(tmp_path / "c.yaml", state_dir=tmp_path / "state")
+    proc = run("--config", str(cfg), "--source", f"file:{fifo}", timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert f"file:{fifo}: is a FIFO (named pipe), not an image file" in proc.stderr
+
+
+def test_a_fifo_in_a_dir_source_is_skipped_and_sigterm_stops_promptly(pages: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for image in sorted(pages.iterdir()):
+        (folder / f"b{image.name}").write_bytes(image.read_bytes())
+    os.mkfifo(folder / "a-fifo.jpg")  # sorted first
+    daemon = DaemonProcess(write_config(tmp_path / "c.yaml", state_dir=tmp_path / "state", fps=1),
+                           "--source", f"dir:{folder}")
+    try:
+        first_line(daemon)
+        daemon.proc.send_signal(signal.SIGTERM)
+        code = daemon.wait(15)
+    finally:
+        daemon.kill()
+    err = daemon.stderr()
+    assert code == 0, err
+    assert f"skipping {folder / 'a-fifo.jpg'}: is a FIFO (named pipe), not an image file" in err
