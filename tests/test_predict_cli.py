@@ -206,7 +206,8 @@ def test_digits_drawn_only_in_the_alpha_channel_are_read(tmp_path: Path) -> None
     bgra[:, :, 3] = ink
     path = tmp_path / "alpha.png"
     assert cv2.imwrite(str(path), bgra)
-    assert cv2.imread(str(path)).max() == 0  # what plain decoding sees: nothing
+    plain = cv2.imread(str(path))
+    assert plain is not None and plain.max() == 0  # what plain decoding sees: nothing
     proc = predict("--json", str(path))
     assert proc.returncode == 0, proc.stderr
     assert [n["value"] for n in json.loads(proc.stdout)["numbers"]] == ["4107"]
