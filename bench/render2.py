@@ -192,7 +192,7 @@ def _light(rng: np.random.Generator, look: Look) -> F32:
     ang, dist, hz = rng.uniform(0, 2 * np.pi), rng.uniform(0.3, 1.5) * W, rng.uniform(250, 700)
     lx, ly = W / 2 + dist * math.cos(ang), H / 2 + dist * math.sin(ang)
     e = hz / ((xx - lx) ** 2 + (yy - ly) ** 2 + hz**2) ** 1.5
-    out: F32 = light * (1.0 - look.lamp * (1.0 - e / e.max()))
+    out: F32 = (light * (1.0 - look.lamp * (1.0 - e / e.max()))).astype(np.float32)
     return out
 
 
@@ -202,7 +202,8 @@ def _disc(radius: float) -> F32:
     big = np.zeros((n * 8, n * 8), np.float32)
     cv2.circle(big, (n * 4, n * 4), round(radius * 8), 1.0, -1, cv2.LINE_AA)
     k: F32 = cv2.resize(big, (n, n), interpolation=cv2.INTER_AREA)
-    return k / k.sum()
+    out: F32 = k / k.sum()
+    return out
 
 
 def _camera(rng: np.random.Generator, frame: F32, look: Look) -> npt.NDArray[np.uint8]:
@@ -225,10 +226,10 @@ def render(seed: int, glyphs: GlyphSource, look: Look, kinds: tuple[str, ...] = 
     rng = np.random.default_rng(seed)
     m = homography(look.rotation, look.tilt, float(rng.uniform(0, np.pi)))
     corners = np.array([[0, 0], [W, 0], [W, H], [0, H]], np.float32)
-    pre = np.clip(_map(np.linalg.inv(m), corners), -1600, 1600)  # the frame, seen on the sheet
+    pre = np.clip(_map(np.linalg.inv(m).astype(np.float64), corners), -1600, 1600)  # the frame, seen on the sheet
     x0, y0 = np.floor(pre.min(axis=0)) - 4
     cw, ch = int(np.ceil(pre[:, 0].max() - x0)) + 4, int(np.ceil(pre[:, 1].max() - y0)) + 4
-    to_frame = m @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]])  # canvas px → frame px
+    to_frame: npt.NDArray[np.float64] = m @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]])  # canvas px → frame px
 
     def inside(rect: tuple[int, int, int, int]) -> bool:
         a, b, a2, b2 = rect
@@ -265,7 +266,7 @@ def render(seed: int, glyphs: GlyphSource, look: Look, kinds: tuple[str, ...] = 
             x += spaces[i] if i else 0.0
             ah, aw = a.shape
             y, xi = spot[1] + int(rng.integers(0, max(1, row_h - ah))), round(x)
-            if gaps is not None:  # chalk skips the board's low spots
+            if gaps is not None and look.chalk is not None:  # chalk skips the board's low spots
                 cut = float(np.quantile(gaps[y : y + ah, xi : xi + aw], look.chalk)) if look.chalk > 0 else -1e9
                 a = a * (gaps[y : y + ah, xi : xi + aw] > cut)
             region = darkness[y : y + ah, xi : xi + aw]

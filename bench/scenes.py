@@ -224,7 +224,7 @@ def line_kernel(n: int, angle: float) -> F32:
 def encode(frame: npt.NDArray[np.uint8], quality: int) -> bytes:
     ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
-    return buf.tobytes()  # type: ignore[no-any-return]
+    return buf.tobytes()
 
 
 def scene_set(glyphs: Glyphs, seeds: range, hard: bool) -> list[Scene]:

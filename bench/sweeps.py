@@ -57,14 +57,13 @@ def level_scenes(glyphs: GlyphSource, look: Look, digits: int, seed: int) -> lis
 
 
 def run_sweeps(readers: dict[str, Reader], glyphs: GlyphSource, digits: int = 48,
-               only: list[str] | None = None) -> dict[str, Any]:
-    """Every condition's curve: per level, each reader's scene score (``SceneScore.as_dict``)."""
+               sweep: dict[str, tuple[str, list[Any], str]] | None = None) -> dict[str, Any]:
+    """Each condition's curve (``sweep``, default all of CONDITIONS): per level, each reader's
+    scene score (``SceneScore.as_dict``), the mean and lowest level of ours, the levels below target."""
     conditions: dict[str, Any] = {}
     levels_ours: list[float] = []
     below: list[str] = []
-    for ci, (name, (field, levels, fmt)) in enumerate(CONDITIONS.items()):
-        if only and field not in only:
-            continue
+    for ci, (name, (field, levels, fmt)) in enumerate((sweep or CONDITIONS).items()):
         rows = []
         for value in levels:
             scenes = level_scenes(glyphs, replace(BASE, **{field: value}), digits, SWEEP_SEED + 1000 * ci)
