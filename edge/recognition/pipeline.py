@@ -57,7 +57,7 @@ class Pipeline:
         digits = [
             Digit(predictions[i].digit, predictions[i].confidence, regions[i].box)
             for i in keep
-            if predictions[i].confidence >= self.min_confidence
+            if predictions[i].confidence >= self.min_confidence and predictions[i].confidence > predictions[i].not_digit
         ]
         ordered, numbers = group_numbers(digits, self.gap_factor)
         t5 = time.perf_counter()
