@@ -190,6 +190,10 @@ class ClassifyConfig(Section):
         0.5, ge=0, le=1, description="crops the model is less sure of are dropped as 'not a digit'"
     )
     threads: int = Field(1, ge=1, le=16, description="interpreter threads (1 suits a Pi)")
+    model: Literal["cnn", "mlp"] = Field(
+        "mlp", description="which shipped model runs when the top-level `model:` path is null: "
+        "cnn (11 outputs, the 11th 'not a digit') or mlp (the seed's 10-output MLP)"
+    )
 
 
 class ReadConfig(Section):
@@ -265,7 +269,7 @@ class HttpConfig(Section):
 class Config(Section):
     source: str = Field("demo", min_length=1, description="demo, usb:N, picamera[:N], file:, dir:, video:, URL")
     fps: float = Field(10.0, gt=0, le=120)
-    model: Path | None = Field(None, description="null = the shipped int8 model")
+    model: Path | None = Field(None, description="null = the shipped int8 model named by classify.model")
     state_dir: Path | None = Field(None, description="null = $STATE_DIRECTORY or ~/.local/state/digit-edge")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     camera: CameraConfig = CameraConfig()

@@ -141,7 +141,7 @@ class Runner:
         self.started = False
         with ExitStack() as stack:
             self.notifier.status("loading model")
-            classifier = Classifier(cfg.model, threads=cfg.classify.threads)
+            classifier = Classifier(cfg.model, threads=cfg.classify.threads, model=cfg.classify.model)
             log.info("model %s loaded (%s, runtime %s)", classifier.name, classifier.path, classifier.runtime)
             still = spec.startswith(STILL_PREFIXES)
             k, n = (1, 1) if still else (cfg.read.stable_k, cfg.read.stable_n)
