@@ -124,7 +124,8 @@ def _panel(img: np.ndarray, x0: int, y0: int, name: str, levels: list[dict[str, 
         return round(bottom - (max(Y_LO, min(1.0, v)) - Y_LO) / (1 - Y_LO) * (bottom - top))
 
     for v in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
-        cv2.putText(img, f"{100 * v:.0f}", (x0 + 8, y_of(v) + 4), font, 0.32, (90, 90, 90), 1, cv2.LINE_AA)
+        tick = f"{100 * v:.0f}" if v > Y_LO else f"<{100 * v:.0f}"  # lower points sit on the floor
+        cv2.putText(img, tick, (x0 + 4, y_of(v) + 4), font, 0.32, (90, 90, 90), 1, cv2.LINE_AA)
     cv2.line(img, (left, y_of(LEVEL_TARGET)), (right, y_of(LEVEL_TARGET)), (0, 0, 220), 1)
     n = len(levels)
     xs = [round(left + 8 + i * (right - left - 16) / max(1, n - 1)) for i in range(n)]

@@ -43,13 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "independent bench/render2.py sets), speed, startup; 'bare' leaves the bare reader out "
                         "of --real and --sweeps")
     parser.add_argument("--real", metavar="DIR",
-                        help="also score real photos and scans: DIR is one set (a folder with truth.json, "
-                        "file -> [{label, box}]) or a folder of such sets, e.g. ../shared/data/real; needs no --data")
+                        help="score real photos and scans: DIR is one set (a folder with truth.json, "
+                        "file -> [{label, box}]) or a folder of such sets, e.g. ../shared/data/real; "
+                        "alone (without --all or --sweeps) it needs no --data")
     parser.add_argument("--sweeps", action="store_true",
                         help="vary one condition at a time (pen width, digit height, contrast, blur, rotation, "
-                        "tilt, noise, chalk, ink and paper colour) and print digits read right per level")
-    parser.add_argument("--sweeps-png", metavar="PATH", default=str(REPO / "docs" / "sweeps.png"),
-                        help="where --sweeps draws its curves (default docs/sweeps.png)")
+                        "tilt, noise, chalk, ink and paper colour) on bench/render2.py scenes and print digits "
+                        "read right per level (about 2 min; --quick 1)")
+    parser.add_argument("--sweeps-png", metavar="PATH",
+                        help="where --sweeps draws its curves (default: the checkout's docs/sweeps.png)")
     parser.add_argument("--all", action="store_true",
                         help="with --real or --sweeps, run the standard parts too (without them, only those run)")
 
@@ -183,7 +185,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
         digits = args.scenes or (24 if args.quick else 48)
         sweeps = run_sweeps(chosen, mnist_glyphs(str(data / "mnist.npz"), "tune"), digits)
-        png = Path(args.sweeps_png)
+        png = Path(args.sweeps_png or REPO / "docs" / "sweeps.png")
         png.parent.mkdir(parents=True, exist_ok=True)
         write_sweeps_png(png, sweeps)
         out["sweeps"] = {**sweeps, "png": str(png)}
