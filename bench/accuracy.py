@@ -39,6 +39,8 @@ class SceneScore:
     extra: int = 0  # output digits matching no true digit
     scenes: int = 0
     scenes_exact: int = 0  # every digit read right and nothing extra
+    numbers: int = 0  # true numbers
+    numbers_exact: int = 0  # true numbers matched by an output number with the same value at its place
 
     @property
     def recall(self) -> float:
@@ -48,10 +50,38 @@ class SceneScore:
     def e2e(self) -> float:
         return self.read / max(1, self.digits)
 
+    def add(self, other: SceneScore) -> None:
+        """Sum another score into this one (for means over several sets)."""
+        for name in ("digits", "found", "read", "extra", "scenes", "scenes_exact", "numbers", "numbers_exact"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def tally(self, result: FrameResult, truth: list[tuple[int, Box]], numbers: list[tuple[str, Box]],
+              min_iou: float) -> bool:
+        """Count one image: ``truth`` its (label, box) digits, ``numbers`` its (value, box)
+        numbers. True when the image was read exactly (every digit right, nothing extra)."""
+        boxes = [b for _, b in truth]
+        found = _match(boxes, list(result.candidates), min_iou)
+        read = _match(boxes, [d.box for d in result.digits], min_iou)
+        ok = sum(1 for i, j in read.items() if result.digits[j].digit == truth[i][0])
+        extra = len(result.digits) - len(read)
+        self.digits += len(truth)
+        self.found += len(found)
+        self.read += ok
+        self.extra += extra
+        self.numbers += len(numbers)
+        self.numbers_exact += sum(
+            any(n.value == value and n.box.iou(box) >= min_iou for n in result.numbers) for value, box in numbers
+        )
+        self.scenes += 1
+        exact = ok == len(truth) and extra == 0
+        self.scenes_exact += exact
+        return exact
+
     def as_dict(self) -> dict[str, float | int]:
         return {"digits": self.digits, "recall": round(self.recall, 4), "e2e": round(self.e2e, 4),
                 "extra_per_scene": round(self.extra / max(1, self.scenes), 3),
-                "scenes_exact": round(self.scenes_exact / max(1, self.scenes), 4)}
+                "scenes_exact": round(self.scenes_exact / max(1, self.scenes), 4),
+                "numbers": self.numbers, "numbers_exact": round(self.numbers_exact / max(1, self.numbers), 4)}
 
 
 def _match(truth: list[Box], found: list[Box], min_iou: float = IOU) -> dict[int, int]:
@@ -77,23 +107,21 @@ def decode(jpeg: bytes) -> Image:
     return img  # type: ignore[no-any-return]
 
 
+def scene_numbers(scene: Scene) -> list[tuple[str, Box]]:
+    """The scene's true numbers: each placed number's value and the union of its digits' boxes."""
+    out = []
+    for i, value in enumerate(scene.values):
+        boxes = [t.box for t in scene.digits if t.number == i]
+        if boxes:
+            out.append((value, Box.union_all(boxes)))
+    return out
+
+
 def score_scenes(reader: Reader, scenes: Iterable[Scene], failures: list[int] | None = None) -> SceneScore:
     score = SceneScore()
     for scene in scenes:
-        image = decode(scene.jpeg)
-        truth = [t.box for t in scene.digits]
-        result = reader.process(image)
-        found = _match(truth, list(result.candidates))
-        read = _match(truth, [d.box for d in result.digits])
-        ok = sum(1 for i, j in read.items() if result.digits[j].digit == scene.digits[i].label)
-        extra = len(result.digits) - len(read)
-        score.digits += len(truth)
-        score.found += len(found)
-        score.read += ok
-        score.extra += extra
-        score.scenes += 1
-        exact = ok == len(truth) and extra == 0
-        score.scenes_exact += exact
+        result = reader.process(decode(scene.jpeg))
+        exact = score.tally(result, [(t.label, t.box) for t in scene.digits], scene_numbers(scene), IOU)
         if failures is not None and not exact:
             failures.append(scene.seed)
     return score
@@ -194,12 +222,11 @@ REAL_IOU = 0.4  # real truth boxes are hand- or script-drawn around the ink: a l
 
 @dataclass
 class RealScore(SceneScore):
-    numbers: int = 0  # true numbers (the truth's digits grouped as the reader groups them)
-    numbers_exact: int = 0  # true numbers read with exactly their digits, at their place
+    """A scene score whose numbers are the truth's digits grouped as the reader groups them."""
 
     def as_dict(self) -> dict[str, float | int]:
         return {**super().as_dict(), "images": self.scenes,
-                "numbers_exact": round(self.numbers_exact / max(1, self.numbers), 4)}
+                "extra_per_image": round(self.extra / max(1, self.scenes), 3)}
 
 
 @dataclass(frozen=True)
@@ -243,25 +270,9 @@ def score_real(reader: Reader, images: Iterable[RealImage], failures: list[str] 
         image = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
         if image is None:
             raise ValueError(f"{item.path}: not a readable image")
-        result = reader.process(image)
-        truth = [b for _, b in item.digits]
-        found = _match(truth, list(result.candidates), REAL_IOU)
-        read = _match(truth, [d.box for d in result.digits], REAL_IOU)
-        ok = sum(1 for i, j in read.items() if result.digits[j].digit == item.digits[i][0])
-        extra = len(result.digits) - len(read)
         _, true_numbers = group_numbers([Digit(lab, 1.0, b) for lab, b in item.digits], gap_factor)
-        exact_numbers = sum(
-            any(n.value == t.value and n.box.iou(t.box) >= REAL_IOU for n in result.numbers) for t in true_numbers
-        )
-        score.digits += len(truth)
-        score.found += len(found)
-        score.read += ok
-        score.extra += extra
-        score.numbers += len(true_numbers)
-        score.numbers_exact += exact_numbers
-        score.scenes += 1
-        exact = ok == len(truth) and extra == 0
-        score.scenes_exact += exact
+        exact = score.tally(reader.process(image), list(item.digits), [(n.value, n.box) for n in true_numbers],
+                            REAL_IOU)
         if failures is not None and not exact:
             failures.append(item.path.name)
     return score

@@ -20,8 +20,9 @@ def pct(x: float) -> str:
 
 def render(f: dict[str, Any]) -> str:
     model = f.get("model", {})
-    lines = [f"digit-edge bench — model {model.get('name', '?')} ({model.get('runtime', '?')}), "
-             f"{f.get('scenes_per_set')} scenes per set{' (quick)' if f.get('quick') else ''}", ""]
+    per_set = f", {f.get('scenes_per_set')} scenes per set" if "scenes" in f else ""
+    lines = [f"digit-edge bench — model {model.get('name', '?')} ({model.get('runtime', '?')}){per_set}"
+             f"{' (quick)' if f.get('quick') else ''}", ""]
     if "crops" in f:
         c = f["crops"]
         lines += ["Crop path: one digit drawn 60-100 px tall on paper, read by the whole pipeline",
@@ -34,25 +35,35 @@ def render(f: dict[str, Any]) -> str:
     if "scenes" in f:
         s = f["scenes"]
         lines += ["Scenes 640x480: recall = true digits found (IoU ≥ 0.5), e2e = found and read right,",
-                  "extra = digits read where there are none (per scene), exact = scenes read perfectly",
-                  f"  {'set':20s}{'recall':>8s}{'e2e':>8s}{'extra':>7s}{'exact':>8s}  |{'bare':>7s}{'':>8s}"
-                  f"  | target recall / e2e",
-                  f"  {'':20s}{'':>8s}{'':>8s}{'':>7s}{'':>8s}  |{'recall':>7s}{'e2e':>8s}  |"]
+                  "extra = digits read where there are none (per scene), nums = numbers read exactly,",
+                  "exact = scenes read perfectly. 'same generator' sets come from bench/scenes.py like the",
+                  "tuning ones (tuning-like); 'independent' ones from bench/render2.py, never tuned on",
+                  f"  {'set':34s}{'recall':>8s}{'e2e':>8s}{'extra':>7s}{'nums':>8s}{'exact':>8s}  |{'bare':>7s}"
+                  f"{'':>8s}  | target recall / e2e",
+                  f"  {'':34s}{'':>8s}{'':>8s}{'':>7s}{'':>8s}{'':>8s}  |{'recall':>7s}{'e2e':>8s}  |"]
         for key in s["ours"]:
             o, b = s["ours"][key], s["bare"][key]
             tr, te = SCENE_TARGETS[key.split("/")[0]]
-            label = key.replace("/tune", " / tuning").replace("/held", " / held-out")
-            lines.append(f"  {label:20s}{pct(o['recall']):>8s}{pct(o['e2e']):>8s}{o['extra_per_scene']:7.2f}"
-                         f"{pct(o['scenes_exact']):>8s}  |{pct(b['recall']):>7s}{pct(b['e2e']):>8s}  |"
+            label = key.replace("/tune", " / tuning").replace("/held", " / held, same generator").replace(
+                "/indep", " / independent (held-out)")
+            lines.append(f"  {label:34s}{pct(o['recall']):>8s}{pct(o['e2e']):>8s}{o['extra_per_scene']:7.2f}"
+                         f"{pct(o.get('numbers_exact', 0.0)):>8s}{pct(o['scenes_exact']):>8s}  |"
+                         f"{pct(b['recall']):>7s}{pct(b['e2e']):>8s}  |"
                          f" ≥ {100 * tr:.0f}% {mark(o['recall'] >= tr)} / ≥ {100 * te:.0f}% {mark(o['e2e'] >= te)}")
         lines.append("")
-    if "hard_kinds" in f:
-        o, b = f["hard_kinds"]["ours"], f["hard_kinds"]["bare"]
-        lines += ["Hard held-out scenes by what makes them hard (a scene can have two):",
-                  f"  {'kind':12s}{'digits':>7s}{'recall':>8s}{'e2e':>8s}  |{'bare':>7s}{'e2e':>8s}"]
-        lines += [f"  {k:12s}{o[k]['digits']:7d}{pct(o[k]['recall']):>8s}{pct(o[k]['e2e']):>8s}  |"
-                  f"{pct(b[k]['recall']):>7s}{pct(b[k]['e2e']):>8s}" for k in o]
-        lines.append("")
+    for key, title in (("hard_kinds", "Hard held-out scenes (same generator) by what makes them hard"),
+                       ("indep_kinds", "Hard independent scenes by what makes them hard")):
+        if key in f:
+            o, b = f[key]["ours"], f[key]["bare"]
+            lines += [f"{title} (a scene can have two):",
+                      f"  {'kind':12s}{'digits':>7s}{'recall':>8s}{'e2e':>8s}  |{'bare':>7s}{'e2e':>8s}"]
+            lines += [f"  {k:12s}{o[k]['digits']:7d}{pct(o[k]['recall']):>8s}{pct(o[k]['e2e']):>8s}  |"
+                      f"{pct(b[k]['recall']):>7s}{pct(b[k]['e2e']):>8s}" for k in o]
+            lines.append("")
+    if "real" in f:
+        lines += real_lines(f["real"])
+    if "sweeps" in f:
+        lines += sweep_lines(f["sweeps"])
     if "speed" in f:
         sp = f["speed"]
         o, b = sp["ours"], sp["bare"]
@@ -80,3 +91,38 @@ def render(f: dict[str, Any]) -> str:
         lines += [f"  ! {name} exited {v['exit_status']}: {v.get('stderr', '')}" for name, v in st.items()
                   if v["exit_status"] != 0]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def real_lines(r: dict[str, Any]) -> list[str]:
+    """Real photos and scans, per set: ours, then the bare reader (if it ran)."""
+    lines = [f"Real photos and scans ({r['root']}): found / read right (IoU ≥ 0.4), extra digits per image,",
+             "numbers read exactly, images read exactly",
+             f"  {'set':26s}{'images':>7s}{'digits':>7s}{'found':>8s}{'read':>8s}{'extra':>7s}{'nums':>8s}"
+             f"{'exact':>8s}"]
+    for reader in ("ours", "bare"):
+        for name, v in r.get(reader, {}).items():
+            lines.append(f"  {(reader + ': ' + name)[:26]:26s}{v['images']:7d}{v['digits']:7d}{pct(v['recall']):>8s}"
+                         f"{pct(v['e2e']):>8s}{v['extra_per_image']:7.2f}{pct(v['numbers_exact']):>8s}"
+                         f"{pct(v['scenes_exact']):>8s}")
+    return [*lines, ""]
+
+
+def sweep_lines(sw: dict[str, Any]) -> list[str]:
+    """Each condition's levels: digits read right (ours, bare) and numbers exact; ✗ below the level target."""
+    t = sw["targets"]
+    lines = [f"Sweeps (bench/render2.py, one condition at a time, {sw['digits_per_level']} digits a level): "
+             f"read right, ours [bare] numbers-exact; ✗ below {100 * t['level']:.0f}%"]
+    for name, c in sw["conditions"].items():
+        cells = []
+        for row in c["levels"]:
+            o = row["ours"]
+            bare = f" [{100 * row['bare']['e2e']:.0f}]" if "bare" in row else ""
+            low = " ✗" if o["e2e"] < t["level"] else ""
+            cells.append(f"{row['label']}: {100 * o['e2e']:.0f}{bare} {100 * o['numbers_exact']:.0f}{low}")
+        lines.append(f"  {name}")
+        lines.append("      " + " | ".join(cells))
+    mean, lowest = sw.get("mean_e2e") or 0.0, sw.get("min_e2e") or 0.0
+    lines += [f"  mean over {sw['levels']} levels {pct(mean).strip()} (target ≥ {100 * t['mean']:.0f}% "
+              f"{mark(mean >= t['mean'])}), lowest {pct(lowest).strip()}; {len(sw['below_target'])} levels below "
+              f"{100 * t['level']:.0f}%", f"  curves: {sw.get('png', '-')}", ""]
+    return lines

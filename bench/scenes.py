@@ -11,6 +11,7 @@ tall, camera shake. Ground-truth boxes are the tight box of each digit's ink aft
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -65,14 +66,18 @@ def _free(taken: list[tuple[int, int, int, int]], rect: tuple[int, int, int, int
 
 
 def _place(rng: np.random.Generator, taken: list[tuple[int, int, int, int]], w: int, h: int,
-           area: tuple[int, int, int, int]) -> tuple[int, int] | None:
+           area: tuple[int, int, int, int], margin: int | None = None,
+           ok: Callable[[tuple[int, int, int, int]], bool] | None = None) -> tuple[int, int] | None:
+    """A free spot for a w x h rectangle in ``area``, ``margin`` px (default h/3) from the
+    ``taken`` ones and accepted by ``ok``; it is added to ``taken``."""
     x0, y0, x1, y1 = area
     for _ in range(40):
         if x1 - x0 - w < 1 or y1 - y0 - h < 1:
             return None
         x, y = int(rng.integers(x0, x1 - w)), int(rng.integers(y0, y1 - h))
-        m = max(8, h // 3)
-        if all(x + w + m < a or a2 + m < x or y + h + m < b or b2 + m < y for a, b, a2, b2 in taken):
+        m = max(8, h // 3) if margin is None else margin
+        if all(x + w + m < a or a2 + m < x or y + h + m < b or b2 + m < y for a, b, a2, b2 in taken) and (
+                ok is None or ok((x, y, x + w, y + h))):
             taken.append((x, y, x + w, y + h))
             return x, y
     return None
@@ -177,9 +182,7 @@ def make_scene(seed: int, glyphs: Glyphs, hard: bool) -> Scene:
 
     frame = cv2.warpAffine(img, rot, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     frame = _camera(rng, frame, kinds)
-    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 92))])
-    assert ok
-    return Scene(seed, buf.tobytes(), tuple(truths), tuple(values), kinds)
+    return Scene(seed, encode(frame, int(rng.integers(40, 92))), tuple(truths), tuple(values), kinds)
 
 
 def _camera(rng: np.random.Generator, frame: F32, kinds: tuple[str, ...]) -> npt.NDArray[np.uint8]:
@@ -200,17 +203,28 @@ def _camera(rng: np.random.Generator, frame: F32, kinds: tuple[str, ...]) -> npt
     frame = frame * light[..., None]
     if "shake" in kinds:
         n = int(rng.integers(5, 12))
-        k = np.zeros((n, n), np.float32)
-        c = (n - 1) / 2
-        a = float(rng.uniform(0, np.pi))
-        cv2.line(k, (round(c - c * np.cos(a)), round(c - c * np.sin(a))),
-                 (round(c + c * np.cos(a)), round(c + c * np.sin(a))), 1.0, 1)
-        frame = cv2.filter2D(frame, -1, k / k.sum())
+        frame = cv2.filter2D(frame, -1, line_kernel(n, float(rng.uniform(0, np.pi))))
     sigma = float(rng.uniform(0, 1.2))
     if sigma > 0.3:
         frame = cv2.GaussianBlur(frame, (0, 0), sigma)
     frame = frame + rng.normal(0, rng.uniform(1.5, 5.0), frame.shape).astype(np.float32)
     return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def line_kernel(n: int, angle: float) -> F32:
+    """Motion blur: a one-pixel line n px long at ``angle`` (radians), summing to 1."""
+    k = np.zeros((n, n), np.float32)
+    c = (n - 1) / 2
+    cv2.line(k, (round(c - c * np.cos(angle)), round(c - c * np.sin(angle))),
+             (round(c + c * np.cos(angle)), round(c + c * np.sin(angle))), 1.0, 1)
+    out: F32 = k / k.sum()
+    return out
+
+
+def encode(frame: npt.NDArray[np.uint8], quality: int) -> bytes:
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return buf.tobytes()
 
 
 def scene_set(glyphs: Glyphs, seeds: range, hard: bool) -> list[Scene]:

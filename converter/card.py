@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -88,8 +89,12 @@ def write_confusion_png(path: Path, confusion: list[list[int]], title: str) -> N
         raise OSError(f"{path}: cannot write PNG")
 
 
-def model_card(info: dict[str, Any], report: dict[str, Any], command: str) -> str:
-    """``README.md`` for a trained model: what it is, measured figures, how to reproduce."""
+def model_card(info: dict[str, Any], report: dict[str, Any], command: str,
+               confusion: str = "confusion.png") -> str:
+    """``README.md`` for a trained model: what it is, measured figures, how to reproduce.
+    11-output models (the CNN) get their extra facts: parameters, the *not a digit* figures."""
+    if "not_digit_recall" in info:
+        return _cnn_card(info, report, command, confusion)
     train = report.get("training", {})
     per_class = " | ".join(f"{a * 100:.1f}" for a in info["per_class_accuracy"])
     extra = report.get("pen_digits")
@@ -100,7 +105,7 @@ def model_card(info: dict[str, Any], report: dict[str, Any], command: str) -> st
                   f"{q['zero_point']} ({q['meaning']})")
     return f"""# Model card: {info['name']}
 
-The digit classifier `digit-edge` runs by default: the seed project's MLP,
+The seed project's MLP (`classify.model: mlp` in `digit-edge`'s configuration),
 {info['architecture']},
 trained with augmentation that prepares it for digits cut from camera frames, and
 quantised to full-integer int8 TFLite.
@@ -153,4 +158,88 @@ digit-convert evaluate models/{info['name']}.tflite --data ../shared/data/mnist.
   1990s). Crops must be normalised the MNIST way (`edge.recognition.normalize`), as the daemon does.
 - It always answers one of 0–9; a non-digit crop gets a digit too, usually with low
   confidence — the daemon's confidence threshold is what rejects it.
+"""
+
+
+def _cnn_card(info: dict[str, Any], report: dict[str, Any], command: str, confusion: str) -> str:
+    train = report.get("training", {})
+    per_class = " | ".join(f"{a * 100:.1f}" for a in info["per_class_accuracy"])
+    extra = report.get("pen_digits")
+    pen = (f"| {extra['data']} (pen on paper, via the daemon's normaliser; never trained on) "
+           f"| {extra['accuracy'] * 100:.2f}% |\n") if extra else ""
+    r = info["not_digit_recall"]
+    q = info["input"]
+    input_text = (f"{q['shape']} {q['dtype']}, scale {q['scale']:.6f}, zero point "
+                  f"{q['zero_point']} ({q['meaning']}); the batch dimension is resized per frame")
+    def pct(v: float, digits: int = 2) -> str:
+        return f"{v * 100:.{digits}f}%"
+
+    out_dir = shlex.split(command)[shlex.split(command).index("--out") + 1] if "--out" in command else "out/train"
+    return f"""# Model card: {info['name']}
+
+A small convolutional digit classifier with an answer for *not a digit*:
+{info['architecture']}, {info['parameters']:,} parameters, quantised to full-integer int8
+TFLite. `digit-edge` picks it with `classify.model: cnn`. It reads the 10 digit outputs
+for the digit (`Prediction.digit`, `confidence`) and output 10 as `Prediction.not_digit`;
+the pipeline keeps a crop only when its digit's probability is at least
+`classify.min_confidence` **and** above `not_digit`.
+
+| | |
+| --- | --- |
+| file | `{info['name']}.tflite`, {info['size_bytes'] / 1024:.0f} KB, sha256 `{info['sha256'][:16]}…` |
+| input | {input_text} |
+| output | 11 int8 probabilities: digits 0–9, then 10 = not a digit |
+| parameters | {info['parameters']:,} |
+| training data | {info['training_data']} |
+| converter | digit-convert {info['converter_version']}, {info['date']} |
+
+## Measured
+
+| data | figure |
+| --- | --- |
+| MNIST test ({info['test_samples']}), int8, digit = argmax of outputs 0–9 | **{pct(info['mnist_test_accuracy'])}** |
+| MNIST test, float Keras model before quantisation | {info['float_accuracy'] * 100:.2f}% |
+| float and int8 give the same digit | {info['agreement'] * 100:.2f}% of test samples |
+| MNIST test digits where *not a digit* is the top class | {info['mnist_test_not_digit'] * 100:.2f}% |
+| unseen detector non-digits ({r['detector_not_digits']}, {r['scenes']} other scenes) \
+answered *not a digit* | {pct(r['detector_recall'], 1)} |
+| unseen detector digit crops ({r['detector_digits']}) read right / answered *not a digit* \
+| {pct(r['detector_digits_accuracy'], 1)} / {pct(r['detector_digits_not_digit'], 1)} |
+| fresh synthetic non-digits ({r['synthetic_not_digits']}) answered *not a digit* | {r['synthetic_recall'] * 100:.1f}% |
+{pen}
+Per-class accuracy on MNIST test, digits 0–9 (%): {per_class}
+
+![confusion matrix]({confusion})
+
+## Training
+
+{train.get('summary', '')}
+
+Reproduce (from the project's root — the source checkout: the scenes come from its
+`bench/` — with the `[train]` extra installed):
+
+```sh
+{command}
+```
+
+The harvested detector crops are cached in `out/cache/` (keyed by the digits and
+settings), so a rerun skips the rendering. `{out_dir}/` then holds this card (`README.md`),
+the model, its sidecar, `confusion.png`, `report.json` (configuration, per-epoch history,
+versions) and the float `digits_cnn.keras`; `models/` ships the card as
+`digits_cnn_int8.md` and the model with its sidecar. Training is seeded as the MLP's is.
+To check the shipped file's figure:
+
+```sh
+digit-convert evaluate models/{info['name']}.tflite --data ../shared/data/mnist.npz
+```
+
+## Limits
+
+- The digits are MNIST's (American census staff and students, 1990s) plus the same digits
+  rendered into synthetic camera scenes; no real photograph, HwD-1000, USPS or
+  `real/` image was trained on (those are evaluation sets).
+- *Not a digit* knows what the detector cut from synthetic scenes and the synthetic marks
+  and letters of `converter.nondigits`; letters that can be digits (O, I, l, S, Z, B, g, q,
+  b, G) were never shown as non-digits, so they still read as digits.
+- Crops must be normalised the MNIST way (`edge.recognition.normalize`), as the daemon does.
 """

@@ -1,4 +1,4 @@
-"""``digit-convert``: train the shipped MLP, convert a user's Keras model, evaluate int8 models.
+"""``digit-convert``: train the shipped MLP or CNN, convert a user's Keras model, evaluate int8 models.
 
 Errors are one line naming the file and the problem, with a non-zero exit; ``--debug`` adds
 tracebacks and TensorFlow's own logging. Inputs are checked before TensorFlow is imported,
@@ -35,7 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser(
         "train", parents=[common],
-        help="train the seed MLP on augmented MNIST → .keras, int8 .tflite, report")
+        help="train the seed MLP (or --arch cnn) on augmented MNIST → .keras, int8 .tflite, report")
+    t.add_argument("--arch", choices=("mlp", "cnn"), default="mlp",
+                   help="mlp: the seed's MLP, 10 outputs; cnn: a LeNet-class CNN with an 11th "
+                        "'not a digit' output, also trained on the detector's crops of rendered "
+                        "scenes (needs the source checkout's bench/) (default: %(default)s)")
     t.add_argument("--data", type=Path, metavar="MNIST.npz",
                    help="MNIST in Keras' npz layout (default: Keras' own download)")
     t.add_argument("--out", type=Path, default=Path("out/train"), metavar="DIR",
@@ -49,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=_positive, metavar="N",
                    help="train on a class-balanced subset of N digits (quick trials)")
     t.add_argument("--no-augment", action="store_true", help="train on MNIST as it is")
-    t.add_argument("--dropout", type=_fraction, default=0.1, metavar="P",
-                   help="dropout after each hidden layer, 0..0.9 (default: %(default)s)")
+    t.add_argument("--dropout", type=_fraction, metavar="P",
+                   help="dropout after each hidden layer (cnn: before each dense layer), 0..0.9 "
+                        "(default: 0.1 for mlp, 0.25 for cnn)")
     t.add_argument("--pen-redraw", type=_fraction, default=0.0, metavar="P",
                    help="share of digits first redrawn along their skeleton with a uniform "
                         "pen, thin to thick, 0..0.9 (default: %(default)s)")
@@ -59,6 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--workers", type=int, default=1, choices=range(0, 9), metavar="0..8",
                    help="processes making augmented digits; 0: in the training process "
                         "(default: %(default)s)")
+    t.add_argument("--threads", type=_positive, default=2, metavar="N",
+                   help="TensorFlow threads (default: %(default)s)")
+    t.add_argument("--scenes", type=_positive, default=1200, metavar="N",
+                   help="cnn: rendered scenes to harvest detector crops from (default: %(default)s)")
+    t.add_argument("--not-digit-share", type=_fraction, default=0.2, metavar="P",
+                   help="cnn: share of non-digits in the training set (default: %(default)s)")
+    t.add_argument("--not-digit-weight", type=float, default=1.0, metavar="W",
+                   help="cnn: loss weight of a non-digit sample, digits 1 (default: %(default)s)")
+    t.add_argument("--cache", type=Path, default=Path("out/cache"), metavar="DIR",
+                   help="cnn: where harvested detector crops are kept for reruns (default: %(default)s)")
     t.add_argument("--pen-digits", type=Path, metavar="CSV",
                    help="also report accuracy on a labelled image set (image,label CSV of dark "
                         "ink on paper), normalised as the daemon does; never used for training")
@@ -137,10 +152,14 @@ def _train(args: argparse.Namespace) -> int:
     from converter.augment import Augment
     from converter.train import TrainConfig, train
 
+    dropout = args.dropout if args.dropout is not None else (0.25 if args.arch == "cnn" else 0.1)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                      dropout=args.dropout,
+                      dropout=dropout,
                       augment=None if args.no_augment else Augment(p_pen=args.pen_redraw),
-                      validation=args.validation or 0, workers=args.workers)
+                      validation=args.validation or 0, workers=args.workers, arch=args.arch,
+                      threads=args.threads, scenes=args.scenes,
+                      not_digit_share=args.not_digit_share, not_digit_weight=args.not_digit_weight,
+                      cache=str(args.cache))
     report = train(data, out, cfg, _command_line(), pen)
     m = report["model"]
     print(f"float {m['float_accuracy'] * 100:.2f}%  int8 {m['mnist_test_accuracy'] * 100:.2f}%  "
@@ -148,6 +167,11 @@ def _train(args: argparse.Namespace) -> int:
           f"({report['training']['seconds_per_epoch']:.1f} s/epoch)")
     if "pen_digits" in report:
         print(f"pen digits ({args.pen_digits}): {report['pen_digits']['accuracy'] * 100:.2f}%")
+    if "not_digit_recall" in m:
+        r = m["not_digit_recall"]
+        print(f"not a digit: wins on {m['mnist_test_not_digit'] * 100:.2f}% of MNIST test digits; "
+              f"caught {r['detector_recall'] * 100:.1f}% of unseen detector non-digits, "
+              f"{r['synthetic_recall'] * 100:.1f}% of synthetic ones")
     print(f"wrote {out}/")
     return 0
 

@@ -24,6 +24,7 @@ class Evaluation:
     accuracy: float
     per_class: list[float]
     confusion: list[list[int]]  # rows: true digit, columns: predicted digit
+    not_digit: float = 0.0  # share of samples whose top class is "not a digit" (11-output models)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,13 +45,15 @@ def evaluate_tflite(path: Path, x: Images, y: Labels, data: str) -> tuple[Evalua
     """Accuracy, per-class accuracy and confusion matrix; also returns the predictions."""
     clf = open_classifier(path)
     pred = clf.predict_labels(x).astype(np.int64)
+    not_digit = float(np.mean([p.not_digit > p.confidence for p in clf.predict(x)])) if (
+        clf.classes > 10 and len(x)) else 0.0
     conf = confusion_matrix(y, pred)
     totals = conf.sum(axis=1)
     per_class = [round(float(conf[c, c] / totals[c]), 5) if totals[c] else 0.0 for c in range(10)]
     ev = Evaluation(
         model=clf.name, path=str(path), runtime=clf.runtime, data=data, samples=len(y),
         accuracy=round(float((pred == y).mean()), 5), per_class=per_class,
-        confusion=conf.tolist(),
+        confusion=conf.tolist(), not_digit=round(not_digit, 5),
     )
     return ev, pred
 
@@ -65,7 +68,8 @@ def format_text(ev: Evaluation) -> str:
     """A short human report: headline, per-class accuracy, confusion matrix."""
     lines = [
         f"{ev.model} ({ev.path}, {ev.runtime}) on {ev.data}:",
-        f"  accuracy {ev.accuracy * 100:.2f}% ({round(ev.accuracy * ev.samples)}/{ev.samples})",
+        f"  accuracy {ev.accuracy * 100:.2f}% ({round(ev.accuracy * ev.samples)}/{ev.samples})"
+        + (f"; 'not a digit' wins on {ev.not_digit * 100:.2f}%" if ev.not_digit else ""),
         "  per class: " + "  ".join(f"{d}:{a * 100:.1f}" for d, a in enumerate(ev.per_class)),
         "  confusion (rows: true digit, columns: predicted):",
         "       " + "".join(f"{d:>6}" for d in range(10)),

@@ -86,7 +86,8 @@ def load_keras_model(path: Path) -> keras.Model:
 
 
 def check_classifier(model: keras.Model, path: Path | str) -> None:
-    """One 28x28 / 784 / 28x28x1 input and one 10-wide output, or a clear error."""
+    """One 28x28 / 784 / 28x28x1 input and one 10-wide output (11: the 11th is *not a
+    digit*), or a clear error."""
     inputs, outputs = list(model.inputs), list(model.outputs)
     in_shapes = [tuple(t.shape[1:]) for t in inputs]
     out_shapes = [tuple(t.shape[1:]) for t in outputs]
@@ -94,10 +95,10 @@ def check_classifier(model: keras.Model, path: Path | str) -> None:
         raise ConverterError(
             f"{path}: model input shape {_fmt(inputs)}; need one input of "
             "(None, 28, 28), (None, 784) or (None, 28, 28, 1)")
-    if len(outputs) != 1 or out_shapes[0] != (10,):
+    if len(outputs) != 1 or out_shapes[0] not in ((10,), (11,)):
         raise ConverterError(
             f"{path}: model output shape {_fmt(outputs)}; need one output of (None, 10) — "
-            "a 10-class digit classifier")
+            "a 10-class digit classifier (or (None, 11), the 11th 'not a digit')")
 
 
 def _fmt(tensors: list[Any]) -> str:
@@ -146,9 +147,11 @@ def to_int8_tflite(model: keras.Model, samples: Images) -> bytes:
 
 
 def representative_sample(x: Images, y: np.ndarray, n: int = 1000, seed: int = 0) -> Images:
-    """``n`` training digits, the same number from each class, for calibration."""
+    """``n`` training samples, the same number from each class (10 digits, or 11 with
+    *not a digit*), for calibration."""
     rng = np.random.default_rng(seed)
-    per = max(1, n // 10)
-    idx = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per] for c in range(10)])
+    classes = max(10, int(y.max()) + 1)
+    per = max(1, n // classes)
+    idx = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per] for c in range(classes)])
     sample: Images = x[np.sort(idx)]
     return sample

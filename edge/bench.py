@@ -18,6 +18,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 TUNE_SEED, HELD_SEED, HARD_OFFSET = 0, 100_000, 50_000  # scene seeds; never tune on HELD
+INDEP_SEED = 200_000  # bench/render2.py's held-out scenes: a renderer nothing is tuned on
+STANDARD = ("crops", "scenes", "indep", "speed", "startup")  # the parts run when no --real/--sweeps is given
 
 
 class BenchError(Exception):
@@ -30,11 +32,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "else ../shared/data beside the checkout")
     parser.add_argument("--model", metavar="PATH", help="TFLite model (default: the config's, else the shipped one)")
     parser.add_argument("--config", metavar="PATH", help="YAML config whose detect/classify/read sections to use")
-    parser.add_argument("--quick", action="store_true", help="fewer scenes and frames (about 4x faster, noisier)")
-    parser.add_argument("--scenes", type=int, metavar="N", help="scenes per set (default 400, --quick 100)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer scenes, frames and sweep digits (about 4x faster, noisier)")
+    parser.add_argument("--scenes", type=int, metavar="N",
+                        help="scenes per set (default 400, --quick 100); with --sweeps also digits per level "
+                        "(default 48, --quick 24)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    parser.add_argument("--skip", action="append", default=[], choices=("crops", "scenes", "speed", "startup"),
-                        help="leave out a part (repeatable)")
+    parser.add_argument("--skip", action="append", default=[], choices=(*STANDARD, "bare"),
+                        help="leave out a part (repeatable): crops, scenes (the bench/scenes.py sets), indep (the "
+                        "independent bench/render2.py sets), speed, startup; 'bare' leaves the bare reader out "
+                        "of --real and --sweeps")
+    parser.add_argument("--real", metavar="DIR",
+                        help="score real photos and scans: DIR is one set (a folder with truth.json, "
+                        "file -> [{label, box}]) or a folder of such sets, e.g. ../shared/data/real; "
+                        "alone (without --all or --sweeps) it needs no --data")
+    parser.add_argument("--sweeps", action="store_true",
+                        help="vary one condition at a time (pen width, digit height, contrast, blur, rotation, "
+                        "tilt, noise, chalk, ink and paper colour) on bench/render2.py scenes and print digits "
+                        "read right per level (about 2 min; --quick 1)")
+    parser.add_argument("--sweeps-png", metavar="PATH",
+                        help="where --sweeps draws its curves (default: the checkout's docs/sweeps.png)")
+    parser.add_argument("--all", action="store_true",
+                        help="with --real or --sweeps, run the standard parts too (without them, only those run)")
 
 
 def data_dir(arg: str | None) -> Path:
@@ -71,13 +90,29 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def parts(args: argparse.Namespace) -> set[str]:
+    """What to run: the standard parts, unless --real/--sweeps ask for themselves alone (--all: both)."""
+    out = set() if (args.real or args.sweeps) and not args.all else set(STANDARD)
+    out -= set(args.skip)
+    if args.real:
+        out.add("real")
+    if args.sweeps:
+        out.add("sweeps")
+    return out
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    data = data_dir(args.data)
+    todo = parts(args)
+    real_root = Path(args.real) if args.real else None
+    if real_root is not None and not real_root.is_dir():
+        raise BenchError(f"--real {real_root}: not a folder")
+    data = data_dir(args.data) if todo - {"real"} else None
     _import_bench()
     import cv2
 
-    from bench.accuracy import Reader, load_hwd, load_usps, score_crops, score_scenes
+    from bench.accuracy import Reader, load_hwd, load_usps, real_sets, score_crops, score_real, score_scenes
     from bench.baseline import BarePipeline
+    from bench.render2 import indep_glyphs, indep_set
     from bench.scenes import mnist_glyphs, scene_set
     from bench.speed import time_frames
     from edge.config import Config, load_config
@@ -87,14 +122,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     cv2.setNumThreads(1)
     config = load_config(args.config) if args.config else Config()
     model = args.model or (str(config.model) if config.model else None)
-    classifier = Classifier(model, threads=1)
+    classifier = Classifier(model, threads=1, model=config.classify.model)
     ours = Pipeline(classifier, config)
     bare = BarePipeline(classifier, config.classify.min_confidence, config.read.gap_factor)
     readers: dict[str, Reader] = {"ours": ours, "bare": bare}
     n = args.scenes or (100 if args.quick else 400)
     out: dict[str, Any] = {"model": classifier.describe(), "scenes_per_set": n, "quick": bool(args.quick)}
 
-    if "crops" not in args.skip:
+    if "crops" in todo and data is not None:
         hwd = list(zip(*load_hwd(data / "hwd1000"), strict=True))
         usps = list(zip(*load_usps(data / "usps" / "zip.test.gz"), strict=True))
         if args.quick:
@@ -103,28 +138,57 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                         for name, r in readers.items()}
 
     sets: dict[str, list[Any]] = {}
-    if {"scenes", "speed", "startup"} - set(args.skip):
+    if {"scenes", "speed", "startup"} & todo and data is not None:
         glyphs = {"tune": mnist_glyphs(str(data / "mnist.npz"), "tune"),
                   "held": mnist_glyphs(str(data / "mnist.npz"), "held")}
         for part, base in (("tune", TUNE_SEED), ("held", HELD_SEED)):
             sets[f"ordinary/{part}"] = scene_set(glyphs[part], range(base, base + n), hard=False)
             sets[f"hard/{part}"] = scene_set(glyphs[part], range(base + HARD_OFFSET, base + HARD_OFFSET + n), True)
-    if "scenes" not in args.skip:
-        out["scenes"] = {name: {k: score_scenes(r, v).as_dict() for k, v in sets.items()}
+    scored = dict(sets) if "scenes" in todo else {}
+    if "indep" in todo and data is not None:
+        mix = indep_glyphs(data)
+        scored["ordinary/indep"] = indep_set(mix, range(INDEP_SEED, INDEP_SEED + n), hard=False)
+        scored["hard/indep"] = indep_set(mix, range(INDEP_SEED + HARD_OFFSET, INDEP_SEED + HARD_OFFSET + n), True)
+    if scored:
+        out["scenes"] = {name: {k: score_scenes(r, v).as_dict() for k, v in scored.items()}
                          for name, r in readers.items()}
-        held = sets["hard/held"]
-        kinds = sorted({k for scene in held for k in scene.hard})
-        out["hard_kinds"] = {name: {k: score_scenes(r, [s for s in held if k in s.hard]).as_dict() for k in kinds}
-                             for name, r in readers.items()}
+    for key, hard_set in (("hard_kinds", "hard/held"), ("indep_kinds", "hard/indep")):
+        if hard_set in scored:
+            held = scored[hard_set]
+            kinds = sorted({k for scene in held for k in scene.hard})
+            out[key] = {name: {k: score_scenes(r, [s for s in held if k in s.hard]).as_dict() for k in kinds}
+                        for name, r in readers.items()}
 
-    if "speed" not in args.skip:
+    if "speed" in todo:
         frames = sets["ordinary/held"][: 50 if args.quick else 200]
         times = time_frames(readers, frames, repeat=2 if args.quick else 3)
         out["speed"] = {**{name: t.as_dict() for name, t in times.items()},
                         "ratio": round(times["ours"].total / max(1e-9, times["bare"].total), 2)}
 
-    if "startup" not in args.skip:
+    if "startup" in todo:
         out["startup"] = _startup(sets["ordinary/held"], model)
+
+    chosen = {k: r for k, r in readers.items() if k == "ours" or "bare" not in args.skip}
+    if real_root is not None:
+        try:
+            found = real_sets(real_root)
+        except ValueError as exc:
+            raise BenchError(str(exc)) from None
+        if not found:
+            raise BenchError(f"--real {real_root}: no truth.json in it or in its folders")
+        out["real"] = {"root": str(real_root), **{
+            name: {k: score_real(r, v, gap_factor=config.read.gap_factor).as_dict() for k, v in found.items()}
+            for name, r in chosen.items()}}
+
+    if "sweeps" in todo and data is not None:
+        from bench.sweeps import run_sweeps, write_sweeps_png
+
+        digits = args.scenes or (24 if args.quick else 48)
+        sweeps = run_sweeps(chosen, mnist_glyphs(str(data / "mnist.npz"), "tune"), digits)
+        png = Path(args.sweeps_png or REPO / "docs" / "sweeps.png")
+        png.parent.mkdir(parents=True, exist_ok=True)
+        write_sweeps_png(png, sweeps)
+        out["sweeps"] = {**sweeps, "png": str(png)}
     return out
 
 

@@ -117,7 +117,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             annotate_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"--annotate {annotate_dir}: cannot create directory ({exc.strerror})") from None
-    classifier = Classifier(args.model or config.model, threads=config.classify.threads)
+    classifier = Classifier(args.model or config.model, threads=config.classify.threads, model=config.classify.model)
     pipeline = Pipeline(classifier, config, still=True)
     failed = 0
     for obj in predict_paths(pipeline, args.images, annotate_dir):

@@ -7,6 +7,7 @@ before it starts with a message that names the key path, the value and what is a
 from __future__ import annotations
 
 import os
+import reprlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,120 @@ ENV_CONFIG = "DIGIT_EDGE_CONFIG"
 
 class ConfigError(Exception):
     """A configuration file that cannot be used; the message is meant for people."""
+
+
+MAX_CONFIG_BYTES = 1024 * 1024  # a real config is a few KB; bigger is a mistake (or an attack)
+MAX_CONFIG_NODES = 100_000  # YAML values after expanding aliases (&anchor / *alias)
+MAX_CONFIG_DEPTH = 64  # nesting of mappings and lists
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Refused(Exception):
+    """The YAML parses but is refused (duplicate key, too big once expanded); message for people."""
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """SafeLoader that refuses a key given twice in one mapping (YAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # merged keys (<<: *base) may be overridden: that is what they are for
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+                seen[key] = line
+            except TypeError:  # an unhashable key: the constructor below says so
+                continue
+            if first is not None:
+                raise _Refused(f"key {_short(key)} is given twice (lines {first} and {line}); keep one")
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
+def _check_size(root: yaml.Node) -> None:
+    """Refuse a document that is huge once aliases are expanded (a 'billion laughs'), or too deep.
+
+    PyYAML shares aliased nodes, so the file loads small, but anything that walks the value
+    (validation, an error message showing it) sees every copy. Counted per distinct node
+    with memoisation, so this is cheap even for a bomb; iterative, so deep nesting cannot
+    overflow the stack.
+    """
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    active: set[int] = set()
+    while stack:
+        node, depth, done = stack.pop()
+        if depth > MAX_CONFIG_DEPTH:
+            raise _Refused(f"nested more than {MAX_CONFIG_DEPTH} levels deep")
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        if done:
+            active.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[id(node)] > MAX_CONFIG_NODES:
+                raise _Refused(f"more than {MAX_CONFIG_NODES} values once aliases (*name) are expanded")
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in active:
+            raise _Refused("an alias refers to the value that contains it")
+        active.add(id(node))
+        stack.append((node, depth, True))
+        stack.extend((c, depth + 1, False) for c in children if id(c) not in sizes)
+
+
+_repr = reprlib.Repr()
+_repr.maxlevel, _repr.maxdict, _repr.maxlist, _repr.maxstring, _repr.maxother = 2, 4, 4, 60, 60
+
+
+def _short(value: Any) -> str:
+    """``repr`` bounded in size and time, for values quoted in error messages."""
+    text = _repr.repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _parse_yaml(found: Path) -> Any:
+    """Read (at most MAX_CONFIG_BYTES), decode UTF-8, parse strictly; ConfigError for people."""
+    try:
+        with found.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{found}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{found}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{found}: cannot read config file: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{found}: config file larger than the limit of {MAX_CONFIG_BYTES // 2**20} MB; "
+                          "is this the right file?")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{found}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); "
+                          "save the file as UTF-8") from None
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_size(node)
+        return loader.construct_document(node)
+    except _Refused as exc:
+        raise ConfigError(f"{found}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{found}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{found}: nested too deeply") from None
+    finally:
+        loader.dispose()
 
 
 class Section(BaseModel):
@@ -79,6 +194,10 @@ class ClassifyConfig(Section):
         0.5, ge=0, le=1, description="crops the model is less sure of are dropped as 'not a digit'"
     )
     threads: int = Field(1, ge=1, le=16, description="interpreter threads (1 suits a Pi)")
+    model: Literal["cnn", "mlp"] = Field(
+        "mlp", description="which shipped model runs when the top-level `model:` path is null: "
+        "cnn (11 outputs, the 11th 'not a digit') or mlp (the seed's 10-output MLP)"
+    )
 
 
 class ReadConfig(Section):
@@ -154,7 +273,7 @@ class HttpConfig(Section):
 class Config(Section):
     source: str = Field("demo", min_length=1, description="demo, usb:N, picamera[:N], file:, dir:, video:, URL")
     fps: float = Field(10.0, gt=0, le=120)
-    model: Path | None = Field(None, description="null = the shipped int8 model")
+    model: Path | None = Field(None, description="null = the shipped int8 model named by classify.model")
     state_dir: Path | None = Field(None, description="null = $STATE_DIRECTORY or ~/.local/state/digit-edge")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     camera: CameraConfig = CameraConfig()
@@ -188,18 +307,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     found = find_config_path(path)
     data: dict[str, Any] = {}
     if found is not None:
-        try:
-            text = found.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{found}: config file not found") from None
-        except OSError as exc:
-            raise ConfigError(f"{found}: cannot read config file: {exc.strerror}") from None
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-            raise ConfigError(f"{found}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        loaded = _parse_yaml(found)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -232,7 +340,7 @@ def format_validation_error(exc: ValidationError, path: Path | None) -> str:
             lines.append(f"  {key}: {msg}")
             continue
         value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        shown = "" if isinstance(value, dict) else f" (got {_short(value)})"
         lines.append(f"  {key}: {msg}{shown}")
     return "\n".join(lines)
 

@@ -109,7 +109,7 @@ def check_config(config_path: str | None, found: Found) -> str:
 
 def check_model(cfg: Config, found: Found) -> str:
     try:
-        classifier = Classifier(cfg.model, threads=cfg.classify.threads)
+        classifier = Classifier(cfg.model, threads=cfg.classify.threads, model=cfg.classify.model)
     except ModelError as exc:
         raise Failed(str(exc), "set `model:` to a .tflite file made by `digit-convert convert`, or "
                      "null for the shipped model (reinstall digit-edge if that one is missing)") from None

@@ -41,7 +41,8 @@ class RateLimitFilter(logging.Filter):
 
     A "kind" is the logger, the level and the unformatted message (``record.msg``), so
     "camera usb:0 stalled" and "camera usb:1 stalled" logged with ``%s`` count as one kind
-    while different messages never hide each other. Records below ``min_level`` always pass.
+    while different messages never hide each other. Records below ``min_level`` always pass,
+    and so do those logged with ``extra={"unlimited": True}`` (the answer to a SIGHUP).
     """
 
     def __init__(
@@ -61,8 +62,8 @@ class RateLimitFilter(logging.Filter):
         self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < self.min_level or self.interval <= 0:
-            return True
+        if record.levelno < self.min_level or self.interval <= 0 or getattr(record, "unlimited", False):
+            return True  # unlimited: a one-off event someone caused (a reload), never a flood
         key = (record.name, record.levelno, str(record.msg))
         now = self._clock()
         with self._lock:

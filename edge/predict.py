@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.annotate import annotate
-from edge.imagefile import ImageError, read_image
+from edge.imagefile import ImageError, load_image
 from edge.recognition.pipeline import Pipeline
 from edge.types import Box, Digit, FrameResult, Number
 
@@ -51,7 +51,8 @@ def predict_paths(
     """One contract object per input path, in order; errors become ``{"image", "error"}``."""
     for name in paths:
         try:
-            image = read_image(Path(name))
+            loaded = load_image(Path(name))
+            image = loaded.image
             result = read_digits(pipeline, image)
         except ImageError as exc:
             yield {"image": name, "error": str(exc)}
@@ -63,6 +64,8 @@ def predict_paths(
             out = annotate_dir / (Path(name).stem + ".annotated.jpg")
             if not cv2.imwrite(str(out), annotate(image, result.digits, result.numbers)):
                 log.error("%s: could not write annotated image", out)
+        if loaded.factor != 1:  # a huge JPEG decoded reduced: boxes in the file's pixels
+            result = _rescale(result, float(loaded.factor))
         yield {
             "image": name,
             "digits": [d.to_json() for d in result.digits],

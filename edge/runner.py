@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STILL_PREFIXES = ("file:", "dir:")
+UNLIMITED = {"unlimited": True}  # answers to a SIGHUP are logged every time, never rate-limited
 STARTUP_ERRORS = (ConfigError, ModelError, StateError, SourceError)  # what a bad configuration raises
 
 
@@ -112,7 +113,8 @@ class Runner:
             except STARTUP_ERRORS as exc:
                 if previous is None or self.started:
                     raise
-                log.error("the reloaded configuration failed to start, going back to the previous one: %s", exc)
+                log.error("the reloaded configuration failed to start, going back to the previous one: %s", exc,
+                          extra=UNLIMITED)
                 self.config, previous = previous, None
                 set_log_level(self.config.log_level)
                 self.stop_event.clear()
@@ -127,7 +129,10 @@ class Runner:
                 log.info("configuration reloaded from %s", self.options.config_path or "defaults")
             except ConfigError as exc:
                 previous = None  # the running configuration starts again: nothing to go back to
-                log.error("reload refused, keeping the running configuration: %s", exc)
+                log.error("reload refused, keeping the running configuration: %s", exc, extra=UNLIMITED)
+            except Exception:  # a bug in loading must not take an unattended device down either
+                previous = None
+                log.exception("reload failed unexpectedly, keeping the running configuration", extra=UNLIMITED)
 
     def _run_once(self) -> None:
         """Build everything for the current config, run the loop, close in reverse order."""
@@ -136,13 +141,13 @@ class Runner:
         self.started = False
         with ExitStack() as stack:
             self.notifier.status("loading model")
-            classifier = Classifier(cfg.model, threads=cfg.classify.threads)
+            classifier = Classifier(cfg.model, threads=cfg.classify.threads, model=cfg.classify.model)
             log.info("model %s loaded (%s, runtime %s)", classifier.name, classifier.path, classifier.runtime)
             still = spec.startswith(STILL_PREFIXES)
             k, n = (1, 1) if still else (cfg.read.stable_k, cfg.read.stable_n)
             counter = SequenceCounter(cfg.resolved_state_dir())
             stack.callback(counter.close)
-            sinks = self._make_sinks(cfg, classifier, spec)
+            sinks = self._make_sinks(cfg, classifier, spec, counter)
             stack.callback(sinks.close, 3.0)
             self.live.model, self.live.stats = classifier, LoopStats()
             self.notifier.status(f"opening source {spec}")
@@ -178,7 +183,7 @@ class Runner:
     def _log_stopped(self) -> None:
         log.info("stopped after %d frames, %d readings", self.live.stats.frames, self.live.stats.readings)
 
-    def _make_sinks(self, cfg: Config, classifier: Classifier, spec: str) -> FanOut:
+    def _make_sinks(self, cfg: Config, classifier: Classifier, spec: str, counter: SequenceCounter) -> FanOut:
         sinks: list[Sink] = [ConsoleSink(self.options.output)]
         if cfg.mqtt.enabled:
             from edge.sinks.mqtt import MqttSink
@@ -189,7 +194,9 @@ class Runner:
                 "source": spec,
                 "config": config_summary(cfg),
             }
-            mqtt = MqttSink(cfg.mqtt, cfg.resolved_state_dir(), info)
+            if counter.note:  # the state was damaged or lost: say so where people look
+                info["state"] = counter.note
+            mqtt = MqttSink(cfg.mqtt, cfg.resolved_state_dir(), info, db=counter.db)
             self.live.mqtt = mqtt
             sinks.append(mqtt)
         return FanOut(sinks)
@@ -245,7 +252,7 @@ class Runner:
         if stable is None:
             return
         reading = Reading(
-            seq=session.counter.next(),
+            seq=0,  # numbered below, in the transaction that also spools it
             ts=frame.ts,
             value=stable.value,
             confidence=stable.confidence,
@@ -255,6 +262,14 @@ class Runner:
             model=session.model_name,
             clipped=result.clipped,
         )
+        numbered: list[Reading] = []
+
+        def store(seq: int) -> None:
+            numbered.append(replace(reading, seq=seq))
+            session.sinks.stage(numbered[0])
+
+        seq = session.counter.next(store)  # never raises: a full disk still numbers the reading
+        reading = numbered[0] if numbered else replace(reading, seq=seq)
         stats.readings += 1
         with self.live.lock:
             self.live.reading = reading

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -123,3 +124,90 @@ def test_corrupt_model_is_one_clear_line(tmp_path: Path, page: tuple[Path, list[
     proc = predict("--model", str(bad), str(page[0]))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{bad}: not a usable TFLite model" in proc.stderr
+
+
+def grey_png(path: Path, width: int, height: int, level: int = 230) -> Path:
+    """A flat grey PNG written row by row (zlib streaming): a huge image without holding it in memory."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    comp = zlib.compressobj(9)
+    row = b"\0" + bytes([level]) * width
+    with path.open("wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)))
+        data = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+        f.write(chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path
+
+
+def peak_rss_mb(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run ``digit-edge predict ARGS`` from a fresh parent, so ru_maxrss is this child's alone."""
+    code = ("import resource, subprocess, sys, json\n"
+            f"p = subprocess.run({[DIGIT_EDGE, 'predict', *args]!r}, capture_output=True, text=True, timeout=300)\n"
+            "print(json.dumps([p.returncode, p.stdout, p.stderr, "
+            "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=320,
+                         check=True)
+    rc, stdout, stderr, rss_kb = json.loads(out.stdout)
+    return subprocess.CompletedProcess(args, rc, stdout, stderr), rss_kb / 1024
+
+
+def test_a_fifo_is_an_error_naming_it_and_the_next_image_is_read(
+    page: tuple[Path, list[tuple[int, int, int, int]]], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "fifo.png"
+    os.mkfifo(fifo)  # nobody ever writes to it: opening it for reading would wait forever
+    proc = predict("--json", str(fifo), str(page[0]))
+    assert proc.returncode == 1, proc.stderr
+    first, second = (json.loads(line) for line in proc.stdout.splitlines())
+    assert first == {"image": str(fifo), "error": "is a FIFO (named pipe), not an image file"}
+    assert [n["value"] for n in second["numbers"]] == ["4107", "25"]
+
+
+def test_a_20000_px_png_is_refused_from_its_header_without_decoding(tmp_path: Path) -> None:
+    huge = grey_png(tmp_path / "huge.png", 20000, 20000)
+    proc, rss = peak_rss_mb("--json", str(huge))
+    assert proc.returncode == 1, proc.stderr
+    error = json.loads(proc.stdout)["error"]
+    assert error.startswith("20000x20000 pixels is too large to decode") and "scale it down" in error
+    assert rss < 300, rss  # the decoded image alone would be 400 MB as grey, 1.2 GB as colour
+
+
+def test_a_large_png_is_decoded_reduced_in_bounded_memory(tmp_path: Path) -> None:
+    big = grey_png(tmp_path / "big.png", 10000, 10000)
+    proc, rss = peak_rss_mb("--json", str(big))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["digits"] == []
+    assert rss < 400, rss  # 100 MB of grey while decoding; 300 MB as colour before
+
+
+def test_a_large_jpeg_is_decoded_reduced_and_boxes_are_in_its_pixels(tmp_path: Path) -> None:
+    canvas = paper(6400, 4800, seed=5)
+    truth = draw_number(canvas, "37", 1800, 1800, 640, seed=4)
+    path = save(tmp_path / "big.jpg", canvas)
+    proc = predict("--json", str(path))
+    assert proc.returncode == 0, proc.stderr
+    obj = json.loads(proc.stdout)
+    assert [n["value"] for n in obj["numbers"]] == ["37"]
+    for d, t in zip(obj["digits"], truth, strict=True):
+        assert Box(*d["box"]).iou(Box(*t)) > 0.5, (d, t)
+
+
+def test_digits_drawn_only_in_the_alpha_channel_are_read(tmp_path: Path) -> None:
+    """A drawing app's export: black everywhere, the strokes opaque, the paper transparent."""
+    canvas = paper(640, 480, seed=3, gradient=0.0)
+    draw_number(canvas, "4107", 120, 160, 64, seed=1)
+    grey = np.clip(canvas, 0, 255).astype(np.uint8)
+    ink = 255 - (grey.min(axis=2) if grey.ndim == 3 else grey)
+    bgra = np.zeros((480, 640, 4), np.uint8)
+    bgra[:, :, 3] = ink
+    path = tmp_path / "alpha.png"
+    assert cv2.imwrite(str(path), bgra)
+    plain = cv2.imread(str(path))
+    assert plain is not None and plain.max() == 0  # what plain decoding sees: nothing
+    proc = predict("--json", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert [n["value"] for n in json.loads(proc.stdout)["numbers"]] == ["4107"]

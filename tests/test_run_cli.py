@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -78,7 +79,7 @@ def test_sighup_reloads_a_good_config_and_refuses_a_bad_one(tmp_path: Path) -> N
         cfg.write_text(cfg.read_text() + "fps: [oops\n")
         daemon.proc.send_signal(signal.SIGHUP)
         time.sleep(1.5)
-        write_config(cfg, "fps: 5\n", state_dir=tmp_path / "state")
+        write_config(cfg, fps=5, state_dir=tmp_path / "state")
         daemon.proc.send_signal(signal.SIGHUP)
         time.sleep(3)
         assert daemon.proc.poll() is None  # still running after both reloads
@@ -140,3 +141,68 @@ def test_help_explains_commands() -> None:
         assert command in out
     run_help = subprocess.run([DIGIT_EDGE, "run", "--help"], capture_output=True, text=True, check=True).stdout
     assert "usb:N" in run_help and "--max-frames" in run_help
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("fps: 5\nsource: \"caf\u00e9\"\n".encode("latin-1"), "not UTF-8 text (byte 0xe9 on line 2)"),
+    (b"fps: 5\nsource: demo\nfps: 100\n", "key 'fps' is given twice (lines 1 and 3)"),
+])
+def test_an_unreadable_config_is_one_line_and_exit_2(tmp_path: Path, content: bytes, expected: str) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_bytes(content)
+    proc = run("--config", str(cfg), "--source", "demo", "--max-frames", "1")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"digit-edge: error: {cfg}: {expected}; " + proc.stderr.split("; ", 1)[1]
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_sighup_with_a_non_utf8_or_bomb_config_keeps_the_running_one(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.yaml", state_dir=tmp_path / "state")
+    good = cfg.read_bytes()
+    daemon = DaemonProcess(cfg, "--source", "demo")
+    try:
+        first_line(daemon)
+        bomb = "x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+            f"{'fps' if i == 9 else f'x{i}'}: &x{i} [" + ", ".join([f"*x{i - 1}"] * 9) + "]\n" for i in range(1, 10))
+        for content in (good + "source: \"caf\u00e9\"\n".encode("latin-1"), bomb.encode()):
+            cfg.write_bytes(content)
+            daemon.proc.send_signal(signal.SIGHUP)
+            time.sleep(1.5)
+            assert daemon.proc.poll() is None
+            count = len(daemon.readings())
+            daemon.wait_readings(count + 1, timeout=30)  # the running configuration goes on reading
+    finally:
+        code = daemon.terminate(15)
+    err = daemon.stderr()
+    assert code == 0, err
+    assert err.count("reload refused, keeping the running configuration") == 2, err
+    assert "not UTF-8 text" in err and "values once aliases (*name) are expanded" in err
+    assert "Traceback" not in err
+
+
+def test_a_fifo_as_file_source_is_refused_naming_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "cam.png"
+    os.mkfifo(fifo)  # never written: reading it would block the daemon for good
+    cfg = write_config(tmp_path / "c.yaml", state_dir=tmp_path / "state")
+    proc = run("--config", str(cfg), "--source", f"file:{fifo}", timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert f"file:{fifo}: is a FIFO (named pipe), not an image file" in proc.stderr
+
+
+def test_a_fifo_in_a_dir_source_is_skipped_and_sigterm_stops_promptly(pages: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for image in sorted(pages.iterdir()):
+        (folder / f"b{image.name}").write_bytes(image.read_bytes())
+    os.mkfifo(folder / "a-fifo.jpg")  # sorted first
+    daemon = DaemonProcess(write_config(tmp_path / "c.yaml", state_dir=tmp_path / "state", fps=1),
+                           "--source", f"dir:{folder}")
+    try:
+        first_line(daemon)
+        daemon.proc.send_signal(signal.SIGTERM)
+        code = daemon.wait(15)
+    finally:
+        daemon.kill()
+    err = daemon.stderr()
+    assert code == 0, err
+    assert f"skipping {folder / 'a-fifo.jpg'}: is a FIFO (named pipe), not an image file" in err

@@ -82,6 +82,12 @@ def test_the_daemon_is_supervised_as_the_design_says() -> None:
     assert value("WantedBy", "Install") == "multi-user.target"
 
 
+def test_file_descriptors_are_bounded_above_the_live_views_connection_limit() -> None:
+    from edge.http.server import MAX_CONNECTIONS
+
+    assert int(value("LimitNOFILE")) >= MAX_CONNECTIONS + 256  # sockets, camera, broker, db, libraries
+
+
 def test_hardening_keeps_the_cameras_and_the_network_reachable() -> None:
     for key in ("ProtectHome", "NoNewPrivileges", "PrivateTmp", "MemoryDenyWriteExecute"):
         assert value(key) == "yes", key

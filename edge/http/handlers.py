@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 BOUNDARY = "frame"
 ENDPOINTS = "/, /stream.mjpg, /snapshot.jpg, /api/reading, /api/status, /healthz, /metrics"
 NO_STORE = {"Cache-Control": "no-store"}
+WRITE_TIMEOUT_S = 10.0  # an MJPEG part the viewer does not take in this time ends its stream
 PAGE_HEADERS = {
     **NO_STORE,
     "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -73,11 +74,15 @@ class Handlers:
                 jpeg = await server.jpeg()
                 if jpeg is not None and jpeg is not last:
                     head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
-                    await response.write(head.encode() + jpeg + b"\r\n")
+                    await asyncio.wait_for(response.write(head.encode() + jpeg + b"\r\n"), WRITE_TIMEOUT_S)
                     last = jpeg
                 await asyncio.sleep(interval)
         except ConnectionError:  # the viewer went away mid-stream: nothing to report
             log.debug("MJPEG viewer %s left", request.remote)
+        except TimeoutError:  # a viewer that does not read holds memory and a connection: let it go
+            log.info("MJPEG viewer %s did not read for %.0f s; stream ended", request.remote, WRITE_TIMEOUT_S)
+            if request.transport is not None:
+                request.transport.abort()
         finally:
             server.viewers -= 1
         return response
@@ -95,7 +100,8 @@ class Handlers:
         return _json(body)
 
     async def healthz(self, request: web.Request) -> web.Response:
-        h = health(self.live, self.fps, self.stall_timeout_s)
+        # Open without the password: the reason must not show the source (a camera URL).
+        h = health(self.live, self.fps, self.stall_timeout_s, where=False)
         return web.Response(status=200 if h.ok else 503, text=f"{h.reason}\n", headers=NO_STORE)
 
     async def metrics(self, request: web.Request) -> web.Response:

@@ -3,6 +3,13 @@
 The frame loop never waits for it. The loop only stores references in LiveView (and feeds
 the latency histograms); everything a viewer sees is computed here, on request. With no
 one watching, the server's thread sleeps in epoll and the frame loop runs as without it.
+
+Slow or hostile clients cannot starve it (aiohttp has no header timeout of its own): a
+connection must start a request within ``REQUEST_TIMEOUT_S`` of opening (or of its last
+response), idle keep-alive connections close after ``KEEPALIVE_S``, an MJPEG part that
+cannot be written within ``handlers.WRITE_TIMEOUT_S`` ends that stream, and past
+``MAX_CONNECTIONS`` the oldest connection that is not in a request is closed to make room
+(so ``/healthz`` still answers under a slowloris), else the new one is refused.
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -30,6 +38,121 @@ if TYPE_CHECKING:
     from edge.runner import LiveView
 
 log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 64
+REQUEST_TIMEOUT_S = 10.0
+KEEPALIVE_S = 15.0
+
+
+class ConnectionGuard:
+    """Tracks the server's connections: which are inside a request, and a deadline for the rest."""
+
+    def __init__(self, limit: int = MAX_CONNECTIONS, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+        self.limit = limit
+        self.timeout_s = timeout_s
+        self.closed = 0  # connections closed for being slow or for room
+        self._idle: dict[asyncio.BaseTransport, asyncio.TimerHandle] = {}  # opened, not in a request
+        self._busy: dict[asyncio.BaseTransport, int] = {}  # in a request (count: pipelining)
+
+    def opened(self, transport: asyncio.BaseTransport) -> bool:
+        """A new connection; False if it must be refused (full of connections inside requests)."""
+        if len(self._idle) + len(self._busy) >= self.limit:
+            if not self._idle:
+                self.closed += 1
+                return False
+            oldest = next(iter(self._idle))  # dicts keep insertion order: the longest waiting
+            self._drop(oldest)
+        self._wait(transport)
+        return True
+
+    def lost(self, transport: asyncio.BaseTransport) -> None:
+        handle = self._idle.pop(transport, None)
+        if handle is not None:
+            handle.cancel()
+        self._busy.pop(transport, None)
+
+    def begin(self, transport: asyncio.BaseTransport | None) -> None:
+        if transport is None:
+            return
+        handle = self._idle.pop(transport, None)
+        if handle is not None:
+            handle.cancel()
+        self._busy[transport] = self._busy.get(transport, 0) + 1
+
+    def end(self, transport: asyncio.BaseTransport | None) -> None:
+        if transport is None or transport not in self._busy:
+            return
+        self._busy[transport] -= 1
+        if self._busy[transport] <= 0:
+            del self._busy[transport]
+            if not transport.is_closing():
+                self._wait(transport)
+
+    def _wait(self, transport: asyncio.BaseTransport) -> None:
+        loop = asyncio.get_running_loop()
+        self._idle[transport] = loop.call_later(self.timeout_s, self._drop, transport)
+
+    def _drop(self, transport: asyncio.BaseTransport) -> None:
+        handle = self._idle.pop(transport, None)
+        if handle is not None:
+            handle.cancel()
+        self.closed += 1
+        if isinstance(transport, asyncio.Transport):
+            transport.abort()
+        else:
+            transport.close()
+
+
+class _GuardedProtocol(asyncio.Protocol):
+    """Passes everything to aiohttp's protocol, telling the guard when the connection comes and goes."""
+
+    def __init__(self, inner: asyncio.Protocol, guard: ConnectionGuard) -> None:
+        self._inner = inner
+        self._guard = guard
+        self._transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._inner.connection_made(transport)
+        if not self._guard.opened(transport) and isinstance(transport, asyncio.Transport):
+            transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is not None:
+            self._guard.lost(self._transport)
+        self._inner.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+
+class _GuardedSite(web.BaseSite):
+    """A TCP site whose connections go through a ConnectionGuard."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, guard: ConnectionGuard) -> None:
+        super().__init__(runner)
+        self._host, self._port, self._guard = host, port, guard
+
+    @property
+    def name(self) -> str:
+        return f"http://{_bracketed(self._host)}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        guard = self._guard
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _GuardedProtocol(server(), guard), self._host, self._port, reuse_address=True)
 
 
 class HttpServer:
@@ -53,6 +176,7 @@ class HttpServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = threading.Event()
         self._error: BaseException | None = None
+        self.guard = ConnectionGuard()
 
     @property
     def page(self) -> bytes:
@@ -104,10 +228,11 @@ class HttpServer:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         self._loop = loop
-        runner = web.AppRunner(self._make_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        runner = web.AppRunner(self._make_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0,
+                               keepalive_timeout=KEEPALIVE_S)
         try:
             loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, self.config.host, self.config.port)
+            site = _GuardedSite(runner, self.config.host, self.config.port, self.guard)
             loop.run_until_complete(site.start())
             self.port = _bound_port(runner.addresses)
             self.url = f"http://{_bracketed(self.config.host)}:{self.port}/"
@@ -128,6 +253,7 @@ class HttpServer:
         middlewares = [self._handlers.not_found_middleware]
         if self.auth is not None:
             middlewares.insert(0, self.auth.middleware)
+        middlewares.insert(0, self._in_request)  # first: a request refused by auth is a request too
         app = web.Application(middlewares=middlewares)
         h = self._handlers
         app.router.add_get("/", h.index)
@@ -138,6 +264,17 @@ class HttpServer:
         app.router.add_get("/healthz", h.healthz)
         app.router.add_get("/metrics", h.metrics)
         return app
+
+    @web.middleware
+    async def _in_request(self, request: web.Request,
+                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """While a handler runs its connection is not 'slow'; after it, the request timer starts again."""
+        transport: Any = request.transport
+        self.guard.begin(transport)
+        try:
+            return await handler(request)
+        finally:
+            self.guard.end(transport)
 
 
 class HttpError(ConfigError):

@@ -27,7 +27,7 @@ class Health:
     reason: str
 
 
-def health(live: LiveView, fps: float, stall_timeout_s: float) -> Health:
+def health(live: LiveView, fps: float, stall_timeout_s: float, where: bool = True) -> Health:
     """Healthy = the model is loaded and a frame went through the pipeline recently.
 
     "Recently" is the longer of three frame periods and the camera's stall timeout, so a
@@ -36,13 +36,16 @@ def health(live: LiveView, fps: float, stall_timeout_s: float) -> Health:
     if live.model is None:
         return Health(False, "model not loaded")
     source = live.source
-    where = f"{source.describe()} ({source.state})" if source is not None else "no source open"
+    if not where:  # for /healthz, which is open without the password
+        place = f"the source ({source.state})" if source is not None else "no source open"
+    else:
+        place = f"{source.describe()} ({source.state})" if source is not None else "no source open"
     age = live.stats.seconds_since_frame()
     if age is None:
-        return Health(False, f"no frame processed yet from {where}")
+        return Health(False, f"no frame processed yet from {place}")
     limit = max(3.0 / fps, stall_timeout_s)
     if age > limit:
-        return Health(False, f"no frame processed for {age:.1f} s (limit {limit:.1f} s) from {where}")
+        return Health(False, f"no frame processed for {age:.1f} s (limit {limit:.1f} s) from {place}")
     return Health(True, "ok")
 
 

@@ -21,6 +21,10 @@ import numpy.typing as npt
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "digits_mlp_int8"
+# The shipped models by the name ``classify.model`` gives (edge.config.ClassifyConfig).
+SHIPPED = {"cnn": "digits_cnn_int8", "mlp": MODEL_NAME}
+DEFAULT_MODEL = "mlp"
+NOT_DIGIT = 10  # index of the "not a digit" output of 11-output models
 _RUNTIMES = (
     ("ai_edge_litert.interpreter", "ai_edge_litert"),
     ("tflite_runtime.interpreter", "tflite_runtime"),
@@ -36,13 +40,17 @@ class ModelError(Exception):
     """A model file that cannot be used; the message names the file and the problem."""
 
 
-def default_model_path() -> Path:
-    """The shipped model: inside the installed package, else the checkout's ``models/``."""
+def default_model_path(model: str = DEFAULT_MODEL) -> Path:
+    """The shipped model called ``model`` (``cnn`` or ``mlp``): inside the installed
+    package, else the checkout's ``models/``."""
+    if model not in SHIPPED:
+        raise ModelError(f"{model!r}: no such shipped model (choose {' or '.join(sorted(SHIPPED))})")
+    file = f"{SHIPPED[model]}.tflite"
     here = Path(__file__).resolve().parents[1]  # edge/
-    for candidate in (here / "models" / f"{MODEL_NAME}.tflite", here.parent / "models" / f"{MODEL_NAME}.tflite"):
+    for candidate in (here / "models" / file, here.parent / "models" / file):
         if candidate.exists():
             return candidate
-    return here.parent / "models" / f"{MODEL_NAME}.tflite"
+    return here.parent / "models" / file
 
 
 def load_interpreter_class() -> tuple[Any, str]:
@@ -76,15 +84,24 @@ def read_sidecar(model_path: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
+    """``digit``: the likeliest of 0–9; ``confidence``: its probability; ``not_digit``: the
+    probability of "not a digit" (always 0 from a 10-output model)."""
+
     digit: int
     confidence: float
+    not_digit: float = 0.0
 
 
 class Classifier:
-    """Owns one interpreter; ``predict`` takes a stack of 28x28 uint8 MNIST-style crops."""
+    """Owns one interpreter; ``predict`` takes a stack of 28x28 uint8 MNIST-style crops.
 
-    def __init__(self, model_path: str | Path | None = None, threads: int = 1) -> None:
-        self.path = Path(model_path) if model_path else default_model_path()
+    Models with 10 outputs (digits) or 11 (digits, then "not a digit") are accepted. Without
+    ``model_path`` the shipped model called ``model`` (``classify.model``) is used.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, threads: int = 1,
+                 model: str = DEFAULT_MODEL) -> None:
+        self.path = Path(model_path) if model_path else default_model_path(model)
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")
         interpreter_cls, self.runtime = load_interpreter_class()
@@ -99,11 +116,12 @@ class Classifier:
             raise ModelError(f"{self.path}: expected one input and one output tensor")
         self._in, self._out = inp[0], out[0]
         shape = tuple(int(s) for s in self._in["shape"][1:])
-        if int(np.prod(shape)) != 784 or int(self._out["shape"][-1]) != 10:
+        if int(np.prod(shape)) != 784 or int(self._out["shape"][-1]) not in (10, 11):
             raise ModelError(
                 f"{self.path}: input {list(self._in['shape'])} / output {list(self._out['shape'])};"
-                " need a 28x28 (or 784) input and 10 outputs"
+                " need a 28x28 (or 784) input and 10 outputs (digits) or 11 (digits, not a digit)"
             )
+        self.classes = int(self._out["shape"][-1])
         self._item_shape = shape
         self._batch = int(self._in["shape"][0])
         self.info = read_sidecar(self.path)
@@ -123,10 +141,10 @@ class Classifier:
         self._batch = batch
 
     def probabilities(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        """(N, 28, 28) uint8 crops (white ink on black, 0..255) → (N, 10) probabilities."""
+        """(N, 28, 28) uint8 crops (white ink on black, 0..255) → (N, 10 or 11) probabilities."""
         n = int(crops.shape[0])
         if n == 0:
-            return np.zeros((0, 10), np.float32)
+            return np.zeros((0, self.classes), np.float32)
         # Round the batch up to a power of two so the tensors are reallocated rarely.
         batch = 1 << (n - 1).bit_length()
         self._resize(batch)
@@ -140,7 +158,7 @@ class Classifier:
         data[:n] = x.astype(dtype)
         self._interp.set_tensor(self._in["index"], data)
         self._interp.invoke()
-        y = self._interp.get_tensor(self._out["index"])[:n].reshape(n, 10)
+        y = self._interp.get_tensor(self._out["index"])[:n].reshape(n, self.classes)
         if self._out["dtype"] in (np.int8, np.uint8):
             scale, zero = self._out["quantization"]
             y = (y.astype(np.float32) - zero) * scale
@@ -148,14 +166,16 @@ class Classifier:
 
     def predict(self, crops: npt.NDArray[np.uint8]) -> list[Prediction]:
         probs = self.probabilities(crops)
-        idx = probs.argmax(axis=1)
-        return [Prediction(int(i), float(p[i])) for i, p in zip(idx, probs, strict=True)]
+        idx = probs[:, :NOT_DIGIT].argmax(axis=1)
+        other = probs[:, NOT_DIGIT] if self.classes > NOT_DIGIT else np.zeros(len(probs), np.float32)
+        return [Prediction(int(i), float(p[i]), float(o)) for i, p, o in zip(idx, probs, other, strict=True)]
 
     def predict_labels(self, crops: npt.NDArray[np.uint8], chunk: int = 256) -> npt.NDArray[np.int64]:
-        """Labels for a large set (evaluation), in chunks so memory stays flat."""
+        """Digit labels (0–9, whatever "not a digit" says) for a large set (evaluation), in
+        chunks so memory stays flat."""
         out: list[npt.NDArray[np.int64]] = []
         for start in range(0, len(crops), chunk):
-            out.append(self.probabilities(crops[start : start + chunk]).argmax(axis=1))
+            out.append(self.probabilities(crops[start : start + chunk])[:, :NOT_DIGIT].argmax(axis=1))
         return np.concatenate(out) if out else np.zeros(0, np.int64)
 
     def describe(self) -> dict[str, Any]:

@@ -62,7 +62,7 @@ class Pipeline:
         digits = [
             Digit(predictions[i].digit, predictions[i].confidence, regions[i].box, regions[i].clipped)
             for i in keep
-            if predictions[i].confidence >= self.min_confidence
+            if predictions[i].confidence >= self.min_confidence and predictions[i].confidence > predictions[i].not_digit
         ]
         clipped = 0
         if not self.still:  # a digit cut by the frame's edge is not read, only counted

@@ -43,6 +43,17 @@ class FanOut:
             except Exception:
                 log.exception("sink %s failed to publish stats", type(sink).__name__)
 
+    def stage(self, reading: Reading) -> None:
+        """Let sinks that keep readings on disk write this one inside the seq transaction.
+
+        Unlike ``publish`` an error propagates: it rolls back the seq's transaction, and the
+        reading goes out live (``publish``) without a copy on disk.
+        """
+        for sink in self.sinks:
+            stage = getattr(sink, "stage", None)
+            if stage is not None:
+                stage(reading)
+
     def close(self, timeout: float = 3.0) -> None:
         for sink in reversed(self.sinks):
             try:

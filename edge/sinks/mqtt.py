@@ -34,6 +34,7 @@ from edge.sinks.homeassistant import Topics, discovery_configs, node_id, status_
 from edge.sinks.mqtt_setup import ProblemLog, build_client, describe_connect_error, describe_refusal
 from edge.sinks.publisher import SpoolPublisher
 from edge.sinks.spool import Spool, SpoolError
+from edge.state import StateDb
 from edge.types import Reading
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ FLAP_S = 10.0  # a connection that drops sooner than this counts as flapping
 class MqttSink:
     """A ``Sink`` that publishes readings, state, stats and snapshots to one broker."""
 
-    def __init__(self, cfg: MqttConfig, state_dir: Path, info: dict[str, Any]) -> None:
+    def __init__(self, cfg: MqttConfig, state_dir: Path, info: dict[str, Any], db: StateDb | None = None) -> None:
         self.cfg = cfg
         self.device_id = cfg.device_id or socket.gethostname()
         self.topics = Topics(f"{cfg.topic_prefix}/{self.device_id}")
@@ -69,7 +70,9 @@ class MqttSink:
         self._closed = False
         self._problems = ProblemLog()
         client = build_client(cfg, self.client_id)  # may raise MqttSetupError: before touching disk
-        self.spool = Spool(state_dir, cfg.spool_max)
+        self.spool = Spool(state_dir, cfg.spool_max, db)
+        self.unspooled = 0  # readings the spool could not store (a full disk): sent live only
+        self._staged = 0  # the seq last offered to the spool inside the counter's transaction
         self._publisher = SpoolPublisher(client, self.spool, self.topics, WINDOW)
         client.will_set(self.topics.availability, "offline", qos=1, retain=True)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
@@ -89,22 +92,46 @@ class MqttSink:
 
     # -- the Sink protocol ------------------------------------------------------------------
 
+    def stage(self, reading: Reading) -> None:
+        """Spool the reading inside the seq counter's open transaction (it commits with the seq).
+
+        Raises SpoolError if it cannot be written, which rolls the transaction back;
+        ``publish`` then sends the reading live instead.
+        """
+        self._staged = reading.seq
+        self.spool.put(reading.seq, self.topics.reading, self._payload(reading))
+
     def publish(self, reading: Reading, snapshot_jpeg: bytes | None = None) -> None:
         if self._closing:
             log.warning("MQTT sink is closing; reading %d not spooled", reading.seq)
             return
-        payload = json.dumps(reading.to_json()).encode()
-        try:
-            self.spool.put(reading.seq, self.topics.reading, payload)
-        except SpoolError as exc:
-            log.error("%s; this reading will not reach MQTT", exc)
+        payload = self._payload(reading)
+        if self._staged == reading.seq:
+            spooled = self.spool.last_committed >= reading.seq
+        else:
+            try:
+                self.spool.put(reading.seq, self.topics.reading, payload)
+                spooled = True
+            except SpoolError as exc:
+                log.error("%s; this reading is sent live only", exc)
+                spooled = False
+        if not spooled:
+            # Not on disk (a full state_dir): hand it to paho now; lost if the broker is away.
+            self.unspooled += 1
+            if self._connected:
+                self._client.publish(self.topics.reading, payload, qos=1)
         self._publisher.offer(payload, snapshot_jpeg if self.cfg.snapshot else None)
+
+    @staticmethod
+    def _payload(reading: Reading) -> bytes:
+        return json.dumps(reading.to_json()).encode()
 
     def publish_stats(self, stats: dict[str, Any]) -> None:
         if not self._connected or self._closing:
             return
         mine = self.stats()
         payload = {**stats, "spool_depth": mine["spool_depth"], "spool_dropped": mine["dropped"],
+                   "spool_unstored": mine["unspooled"],
                    "mqtt_reconnects": mine["reconnects"], "mqtt_sent": mine["sent"]}
         self._client.publish(self.topics.stats, json.dumps(payload, default=str), qos=0)
 
@@ -143,6 +170,7 @@ class MqttSink:
             "spool_depth": self.spool.depth(),
             "reconnects": self.reconnects,
             "dropped": self.spool.dropped,
+            "unspooled": self.unspooled,
             "sent": self._publisher.sent,
             "failed_attempts": self._problems.attempts,  # since the last successful connect
         }

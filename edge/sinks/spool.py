@@ -2,7 +2,10 @@
 
 A reading is written (and fsynced: WAL with synchronous=FULL) before ``put`` returns, so
 it survives SIGTERM, SIGKILL and power loss; it is deleted only once the broker has
-acknowledged it. The table lives in the same SQLite file as the ``seq`` counter. The spool
+acknowledged it. The table lives in the same SQLite file as the ``seq`` counter, on the
+same connection when the daemon passes its ``StateDb``: a ``put`` made inside the
+counter's transaction joins it, so a reading's seq and its spooled copy commit together
+(``SequenceCounter.next``). The spool
 is bounded: past ``max_items`` the oldest readings are dropped, counted, and logged (at
 most once a minute, with the number dropped since the last line), never silently.
 """
@@ -11,13 +14,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.state import open_db, transaction
+from edge.state import StateDb
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ class SpooledMessage:
 class Spool:
     """A bounded FIFO of messages keyed by reading ``seq``; safe to use from several threads."""
 
-    def __init__(self, state_dir: Path, max_items: int) -> None:
+    def __init__(self, state_dir: Path, max_items: int, db: StateDb | None = None) -> None:
         if max_items < 1:
             raise ValueError(f"spool max_items must be at least 1, got {max_items}")
         self.path = state_dir
@@ -47,8 +49,11 @@ class Spool:
         self.dropped = 0
         self._dropped_unlogged = 0
         self._last_drop_log = float("-inf")
-        self._lock = threading.Lock()
-        self._conn = open_db(state_dir)
+        self._own_db = db is None
+        self._db = db if db is not None else StateDb(state_dir)
+        self._lock = self._db.lock  # one connection, one lock: the counter's transaction includes put
+        self._conn = self._db.conn
+        self.last_committed = 0  # the newest seq known to be on disk (put committed)
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS spool ("
             "seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL, created REAL NOT NULL)"
@@ -64,22 +69,42 @@ class Spool:
             return self._depth
 
     def put(self, seq: int, topic: str, payload: bytes) -> None:
-        """Store one message durably; drop the oldest if the spool is over its bound."""
+        """Store one message durably; drop the oldest if the spool is over its bound.
+
+        Inside an open ``StateDb`` transaction (the seq counter's) the write joins it and
+        counts once that commits; else it is a transaction of its own.
+        """
         with self._lock:
+            if self._db.in_transaction:
+                added, dropped = self._insert_locked(seq, topic, payload)
+                self._db.after(lambda ok: self._account(ok, seq, added, dropped))
+                return
             try:
-                with transaction(self._conn) as conn:
-                    cur = conn.execute(
-                        "INSERT OR IGNORE INTO spool(seq, topic, payload, created) VALUES(?, ?, ?, ?)",
-                        (seq, topic, payload, time.time()),
-                    )
-                    added = cur.rowcount
-                    dropped = self._drop_oldest_locked(self._depth + added - self.max_items)
+                with self._db.transaction():
+                    added, dropped = self._insert_locked(seq, topic, payload)
             except sqlite3.Error as exc:
                 raise SpoolError(f"spool in {self.path}: cannot store reading {seq}: {exc}") from None
-            if added == 0:
-                log.warning("reading seq %d is already in the spool; keeping the first copy", seq)
-            self._depth += added - dropped
-            self._count_dropped(dropped)
+            self._account(True, seq, added, dropped)
+
+    def _insert_locked(self, seq: int, topic: str, payload: bytes) -> tuple[int, int]:
+        try:
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO spool(seq, topic, payload, created) VALUES(?, ?, ?, ?)",
+                (seq, topic, payload, time.time()),
+            )
+            added = cur.rowcount
+            return added, self._drop_oldest_locked(self._depth + added - self.max_items)
+        except sqlite3.Error as exc:
+            raise SpoolError(f"spool in {self.path}: cannot store reading {seq}: {exc}") from None
+
+    def _account(self, committed: bool, seq: int, added: int, dropped: int) -> None:
+        if not committed:
+            return
+        if added == 0:
+            log.warning("reading seq %d is already in the spool; keeping the first copy", seq)
+        self._depth += added - dropped
+        self.last_committed = max(self.last_committed, seq)
+        self._count_dropped(dropped)
 
     def peek(self, after: int = 0, limit: int = 100) -> list[SpooledMessage]:
         """The oldest messages with ``seq > after``, in ``seq`` order."""
@@ -105,7 +130,7 @@ class Spool:
             return 0
         with self._lock:
             try:
-                with transaction(self._conn) as conn:
+                with self._db.transaction() as conn:
                     before = conn.total_changes
                     conn.executemany("DELETE FROM spool WHERE seq = ?", batch)
                     removed = conn.total_changes - before
@@ -117,13 +142,14 @@ class Spool:
     def close(self) -> None:
         with self._lock:
             self._flush_drop_log(force=True)
-            self._conn.close()
+            if self._own_db:
+                self._db.close()
 
     def _trim(self) -> None:
         with self._lock:
             if self._depth <= self.max_items:
                 return
-            with transaction(self._conn):
+            with self._db.transaction():
                 dropped = self._drop_oldest_locked(self._depth - self.max_items)
             self._depth -= dropped
             self._count_dropped(dropped)
