@@ -74,3 +74,37 @@ def save(path: Path, canvas: npt.NDArray[np.float32], quality: int = 90) -> Path
     if not cv2.imwrite(str(path), img, params):
         raise OSError(f"could not write {path}")
     return path
+
+
+def pen_glyph(label: int, height: int, pen: float, seed: int = 0) -> npt.NDArray[np.float32]:
+    """One HwD glyph ``height`` px tall, redrawn along its skeleton with a round pen ``pen``
+    px wide (a hairline to a chisel marker): ink strength 0..1, tight box."""
+    from bench.pen import _thin
+
+    rng = np.random.default_rng(seed)
+    glyphs = hwd_glyphs()[label]
+    g = 255 - glyphs[int(rng.integers(len(glyphs)))]
+    ys, xs = np.nonzero(g > 60)
+    g = g[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    width = max(2, round(g.shape[1] * height / g.shape[0]))
+    big = cv2.resize(g, (width, height), interpolation=cv2.INTER_LINEAR)
+    solid = cv2.morphologyEx((big > 60).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    skeleton = _thin(solid)
+    pad = int(pen) + 2
+    skeleton = cv2.copyMakeBorder(skeleton, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    dist = cv2.distanceTransform((skeleton == 0).astype(np.uint8), cv2.DIST_L2, 5)
+    ink = np.clip(pen / 2 + 0.5 - dist, 0, 1).astype(np.float32)
+    ys, xs = np.nonzero(ink > 0.1)
+    return ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+def ink_on_paper(ink: npt.NDArray[np.float32], margin: int, paper_level: float = 215.0,
+                 contrast: float = 180.0, seed: int = 0) -> npt.NDArray[np.float32]:
+    """``ink`` laid on grey paper with ``margin`` px around it (0: cropped tight), BGR
+    float; ``contrast`` grey levels between paper and full-strength ink."""
+    h, w = ink.shape
+    rng = np.random.default_rng(seed)
+    canvas = np.full((h + 2 * margin, w + 2 * margin), paper_level, np.float32)
+    canvas[margin : margin + h, margin : margin + w] -= contrast * ink
+    canvas += rng.normal(0, 1.5, canvas.shape).astype(np.float32)
+    return np.repeat(canvas[:, :, None], 3, axis=2)

@@ -138,7 +138,8 @@ def light_on_dark(gray: GrayImage, cfg: DetectConfig) -> bool:
     if cfg.polarity != "auto":
         return cfg.polarity == "light_on_dark"
     h, w = gray.shape
-    small = cv2.resize(gray, (max(8, w // 4), max(8, h // 4)), interpolation=cv2.INTER_AREA).astype(np.float32)
+    f = max(1, max(h, w) // 160)  # about 160 px: a tight crop's thick strokes stay wider than a pixel
+    small = cv2.resize(gray, (max(8, w // f), max(8, h // f)), interpolation=cv2.INTER_AREA).astype(np.float32)
     k = max(3, min(small.shape) // 6) | 1
     r = (small - cv2.blur(small, (k, k))).ravel()
     r -= r.mean()

@@ -65,8 +65,8 @@ class Pipeline:
             if predictions[i].confidence >= self.min_confidence and predictions[i].confidence > predictions[i].not_digit
         ]
         clipped = 0
-        if not self.still:  # a digit cut by the frame's edge is not read, only counted
-            clipped = sum(d.clipped for d in digits)
+        if not self.still:  # a digit cut by the frame's edge is not read (a guess), only counted
+            clipped = len({regions[i].group for i in keep if regions[i].clipped})
             digits = [d for d in digits if not d.clipped]
         ordered, numbers = group_numbers(digits, self.gap_factor)
         t5 = time.perf_counter()
