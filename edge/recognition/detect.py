@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.config import DetectConfig
-from edge.recognition.lines import remove_lines
+from edge.recognition.lines import LONG_FRAC, STILL_LONG_FRAC, remove_lines
 from edge.recognition.split import split_group
 from edge.types import Box, GrayImage, Region
 
@@ -63,7 +63,8 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False,
     contours, frames = outer_contours(ink, min_h)
     if frames.any():  # printed boxes and cells go whole, before ruling is looked for
         ink = _erase(ink, [contours[i] for i in np.flatnonzero(frames)])
-    cleaned = remove_lines(ink, weak) if cfg.remove_lines else ink
+    long_frac = STILL_LONG_FRAC if still else LONG_FRAC
+    cleaned = remove_lines(ink, weak, long_frac) if cfg.remove_lines else ink
     if cleaned is not ink or frames.any():
         ink = cleaned
         contours, frames = outer_contours(ink, min_h)

@@ -23,14 +23,17 @@ MIN_SPAN = 0.45  # a line spans at least this fraction of the frame (width or he
 KERNEL_FRAC = 0.12  # opening length, as a fraction of the frame's shorter side
 EDGE = 3  # quarter-size pixels along the frame's edges left out of the line search
 LONE_FRAC = 0.75  # ... and a lone line at least this long
+STILL_LONG_FRAC = 0.9  # ... in a photo somebody took of their digits: ruling crosses it
 LONG_FRAC = 0.3  # a ruling piece is at least this long (fraction of the frame's width/height)
 
 
-def remove_lines(ink: GrayImage, weak: GrayImage | None = None) -> GrayImage:
+def remove_lines(ink: GrayImage, weak: GrayImage | None = None, long_frac: float = LONG_FRAC) -> GrayImage:
     """``ink`` (0/255) without long thin straight lines; returns ``ink`` itself if none.
 
     ``weak`` is the same picture thresholded more permissively: a faint line that breaks
     up into dashes in ``ink`` is still continuous there, so it is found and removed whole.
+    ``long_frac``: how much of the frame a piece of ruling spans at least (in a tight photo
+    of one digit, its own straight strokes span most of the frame: ``STILL_LONG_FRAC``).
     """
     h, w = ink.shape
     if min(h, w) < 64:
@@ -50,7 +53,7 @@ def remove_lines(ink: GrayImage, weak: GrayImage | None = None) -> GrayImage:
     for vertical in (False, True):
         img = quarter.T if vertical else quarter
         angle = _dominant_angle(np.ascontiguousarray(img))
-        lines = _long_lines(half, angle, length, vertical) if angle is not None else []
+        lines = _long_lines(half, angle, length, vertical, long_frac) if angle is not None else []
         if not lines:
             found.append(None)
             continue
@@ -91,7 +94,8 @@ def remove_lines(ink: GrayImage, weak: GrayImage | None = None) -> GrayImage:
     return clean
 
 
-def _long_lines(half: GrayImage, angle: float, length: int, vertical: bool) -> list[npt.NDArray[np.int32]]:
+def _long_lines(half: GrayImage, angle: float, length: int, vertical: bool,
+                long_frac: float = LONG_FRAC) -> list[npt.NDArray[np.int32]]:
     """Outlines (half size) of the thin straight runs at ``angle`` long enough to be ruling."""
     kernel = _line_kernel(angle, length)
     if vertical:
@@ -105,12 +109,12 @@ def _long_lines(half: GrayImage, angle: float, length: int, vertical: bool) -> l
     thick = cv2.morphologyEx(opened, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, across))
     opened &= ~cv2.dilate(thick, np.ones((3, 3), np.uint8))
     # Only what runs on far beyond a digit is ruling; a digit's straight stroke is not.
-    span = LONG_FRAC * (half.shape[0] if vertical else half.shape[1])
+    span = long_frac * (half.shape[0] if vertical else half.shape[1])
     contours, _ = cv2.findContours(opened, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     long = [c for c in contours if max(cv2.boundingRect(c)[2:]) >= span]
     # One line alone is no ruling unless it runs nearly across the frame: a big "1" or
     # a "7"'s stem in a tight photo is a long straight stroke too.
-    if len(long) == 1 and max(cv2.boundingRect(long[0])[2:]) < LONE_FRAC * span / LONG_FRAC:
+    if len(long) == 1 and max(cv2.boundingRect(long[0])[2:]) < LONE_FRAC * span / long_frac:
         return []
     return long
 
