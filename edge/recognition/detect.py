@@ -32,6 +32,7 @@ BLOB_INSIDE = 0.75  # paper inside a digit's box is at least this bright next to
 FRAME_FILL = 0.3  # a component in a hole at least this x the hole's height makes a frame
 FRAME_SHARE = 0.3  # ... and this share of its digit-sized holes holds one
 SKEW_LIGHT = 0.5  # brightness skewed to the bright side by more than this: light ink
+FAINT_FLOOR = 0.05  # the ink threshold never drops below this (paper texture, sensor noise)
 STRONG = 2.5  # a one-pixel stroke is kept when this x min_contrast darker than the paper
 VALLEY = 0.45  # a stroke's ink is darker than the paper beside it by this x min_contrast
 FloatArray = npt.NDArray[np.float64]
@@ -174,8 +175,9 @@ def ink_masks(gray: GrayImage, cfg: DetectConfig) -> tuple[GrayImage, GrayImage]
     bg = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
     norm = cv2.divide(gray, bg, scale=255.0)
-    _, ink = cv2.threshold(norm, 255.0 * (1.0 - cfg.min_contrast), 255, cv2.THRESH_BINARY_INV)
-    _, weak = cv2.threshold(norm, 255.0 * (1.0 - 0.5 * cfg.min_contrast), 255, cv2.THRESH_BINARY_INV)
+    contrast = _ink_contrast(norm, cfg.min_contrast)
+    _, ink = cv2.threshold(norm, 255.0 * (1.0 - contrast), 255, cv2.THRESH_BINARY_INV)
+    _, weak = cv2.threshold(norm, 255.0 * (1.0 - 0.5 * contrast), 255, cv2.THRESH_BINARY_INV)
     # Drop isolated pixels (sensor noise, JPEG ringing, paper texture) before tracing
     # outlines: an opening by 2x2, written out because morphologyEx would use one anchor
     # for both halves of an even kernel and shift the whole picture by a pixel. The opening
@@ -183,10 +185,19 @@ def ink_masks(gray: GrayImage, cfg: DetectConfig) -> tuple[GrayImage, GrayImage]
     # come back where they are clearly dark (texture and noise are faint) and connected.
     two = np.ones((2, 2), np.uint8)
     opened = cv2.dilate(cv2.erode(ink, two, anchor=(0, 0)), two, anchor=(1, 1))
-    _, strong = cv2.threshold(norm, 255.0 * (1.0 - STRONG * cfg.min_contrast), 1, cv2.THRESH_BINARY_INV)
+    _, strong = cv2.threshold(norm, 255.0 * (1.0 - STRONG * contrast), 1, cv2.THRESH_BINARY_INV)
     neighbours = cv2.boxFilter(strong, cv2.CV_8U, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
     hairline = ((neighbours >= 3) & (strong > 0)).astype(np.uint8) * 255
     return cv2.bitwise_or(opened, hairline), weak
+
+
+def _ink_contrast(norm: GrayImage, min_contrast: float) -> float:
+    """The ink threshold for this frame: ``min_contrast``, or lower when even the darkest
+    strokes in view are faint (pencil, a washed-out photo): half their darkness, so a
+    30-grey-level pencil digit is not lost between its own faint stretches. The darkest
+    stroke is taken after a 3x3 mean, so one dark noise pixel does not count."""
+    darkest = 1.0 - float(cv2.blur(norm, (3, 3)).min()) / 255.0
+    return max(FAINT_FLOOR, min(min_contrast, 0.5 * darkest))
 
 
 def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig, scale: float,

@@ -18,6 +18,7 @@ from edge.types import GrayImage, Region
 CENTRE = 14.0  # MNIST's mean centre of mass, measured on the test set: (13.99, 14.00)
 BOX = 20  # longest side of the ink box
 MIN_STROKE = 1.5  # px at 28x28: thinner pen strokes are widened to this before scaling
+MAX_STROKE = 4.5  # px at 28x28: thicker ones (a chisel marker) are narrowed to about this
 FloatImage = npt.NDArray[np.float32]
 
 
@@ -35,11 +36,15 @@ def fit_to_mnist(ink: FloatImage | GrayImage, deskew: bool = False) -> GrayImage
         img = _deskew(img)
     h, w = img.shape
     scale = BOX / max(h, w)
-    missing = MIN_STROKE / scale - stroke_width(img)  # in this image's pixels
+    width = stroke_width(img)
+    missing = MIN_STROKE / scale - width  # in this image's pixels
+    excess = width - MAX_STROKE / scale
     if missing > 0:
         img = _widen(img, max(1, round(missing)))
         h, w = img.shape
         scale = BOX / max(h, w)
+    elif excess >= 2:
+        img = _narrow(img, round(excess))
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     small = cv2.resize(img, (nw, nh), interpolation=interp)
@@ -86,6 +91,15 @@ def _widen(img: FloatImage, grow: int) -> FloatImage:
     kernel = np.ones((2, 2), np.uint8) if size == 2 else cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
     out: FloatImage = cv2.dilate(padded, kernel)
     return _tight(out)
+
+
+def _narrow(img: FloatImage, shrink: int) -> FloatImage:
+    """Strokes ``shrink`` px narrower (grey erosion), so a chisel marker's strokes do not
+    close a digit's loops at 20 px: a "6" in a 25%-of-height marker reads as a blob."""
+    size = shrink + 1
+    kernel = np.ones((2, 2), np.uint8) if size == 2 else cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    out: FloatImage = cv2.erode(img, kernel)
+    return out if out.max() > 0.05 else img
 
 
 def _deskew(img: FloatImage) -> FloatImage:
