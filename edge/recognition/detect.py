@@ -32,6 +32,7 @@ BLOB_INSIDE = 0.75  # paper inside a digit's box is at least this bright next to
 FRAME_FILL = 0.3  # a component in a hole at least this x the hole's height makes a frame
 FRAME_SHARE = 0.3  # ... and this share of its digit-sized holes holds one
 SKEW_LIGHT = 0.5  # brightness skewed to the bright side by more than this: light ink
+INK_SHORTFALL = 0.75  # a digit's ink box may be this much of the height it was written at
 FAINT_FLOOR = 0.05  # the ink threshold never drops below this (paper texture, sensor noise)
 STRONG = 2.5  # a one-pixel stroke is kept when this x min_contrast darker than the paper
 VALLEY = 0.45  # a stroke's ink is darker than the paper beside it by this x min_contrast
@@ -315,7 +316,8 @@ def _plausible_box(box: Box, shape: tuple[int, ...], cfg: DetectConfig, scale: f
     """Could a digit have this box? Not too small or big, not a dash, not cut by the edge
     (in a still, a tight crop's edge is allowed)."""
     fh, fw = shape[0], shape[1]
-    if box.h < max(4.0, cfg.min_height_px * scale) or box.h > (fh if still else cfg.max_height_frac * fh):
+    # The ink of a digit written min_height_px tall often spans a pixel or three less.
+    if box.h < max(4.0, INK_SHORTFALL * cfg.min_height_px * scale) or box.h > (fh if still else cfg.max_height_frac * fh):
         return False
     if box.w > 3 * box.h:  # a dash, an underline, a stray line
         return False
