@@ -23,7 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.http_daemon import Daemon, open_stream, start_daemon, stop_daemon, wait_for, wait_listening
 
-READING_KEYS = {"seq", "ts", "value", "number", "confidence", "numbers", "digits", "latency_ms", "model"}
+READING_KEYS = {"seq", "ts", "value", "number", "confidence", "numbers", "digits", "latency_ms", "model",
+                "clipped"}
 STAGES = {"gray", "detect", "normalize", "classify", "read"}
 
 

@@ -14,7 +14,8 @@ import pytest
 from tests.daemon import DIGIT_EDGE, DaemonProcess, write_config
 from tests.imaging import draw_number, paper, save
 
-READING_KEYS = {"seq", "ts", "value", "number", "confidence", "numbers", "digits", "latency_ms", "model"}
+READING_KEYS = {"seq", "ts", "value", "number", "confidence", "numbers", "digits", "latency_ms", "model",
+                "clipped"}
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -40,7 +40,7 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False,
-                 still: bool = False) -> list[Region]:
+                 still: bool = False, cut: bool = False) -> list[Region]:
     """Candidate digit regions of ``gray`` (uint8, HxW), in no particular order.
 
     With ``alternatives`` a region that may be several touching digits comes back both
@@ -50,7 +50,9 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False,
     ``still`` is for a photo somebody took of their digits (``predict``, ``file:``): its
     author often crops it tight, so ink touching the image's edge and digits as tall as
     the image are read (``Region.clipped`` says which touch the edge). In a camera stream
-    (``still`` false) such ink is the frame cutting a digit or the sheet's edge: left out.
+    (``still`` false) such ink is the frame cutting a digit or the sheet's edge: left out,
+    or with ``cut`` returned alone (not merged, not split) with ``clipped`` set, for the
+    caller to count.
     """
     if gray.ndim != 2 or min(gray.shape) < 8:
         return []
@@ -74,9 +76,9 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False,
         return []
     rects = np.array([cv2.boundingRect(c) for c in contours], np.float64).reshape(-1, 4)
     regions: list[Region] = []
-    for ids, corners, cut in _group_pieces(rects, ink.shape, cfg, scale, still, frames):
+    for ids, corners, is_cut in _group_pieces(rects, ink.shape, cfg, scale, still, frames, cut):
         box = Box(*(int(v) for v in corners[:2]), *(int(v) for v in corners[2:] - corners[:2]))
-        if not _plausible_box(box, ink.shape, cfg, scale, still or cut):
+        if not _plausible_box(box, ink.shape, cfg, scale, still or is_cut):
             continue
         clipped = _touches_edge(box, ink.shape)
         mask = _group_mask(ink, contours, box, ids)
@@ -88,7 +90,7 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False,
         gid = len(regions)
         for part_box, part_mask, parts, prior in split_group(box, mask, cfg, alternatives):
             regions.append(_to_frame(part_box, part_mask, scale, (h0, w0), gid, parts, prior,
-                                     cut or (clipped and _touches_edge(part_box, ink.shape))))
+                                     is_cut or (clipped and _touches_edge(part_box, ink.shape))))
     return regions
 
 
@@ -203,7 +205,7 @@ def _ink_contrast(norm: GrayImage, min_contrast: float) -> float:
 
 def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig, scale: float,
                   still: bool = False, frames: npt.NDArray[np.bool_] | None = None,
-                  ) -> list[tuple[list[int], FloatArray, bool]]:
+                  cut_too: bool = False) -> list[tuple[list[int], FloatArray, bool]]:
     """Drop specks and sheet edges; merge the pieces of broken digits.
 
     Returns (contour indices, box as x1, y1, x2, y2, cut) per group. In a stream, a
@@ -226,7 +228,7 @@ def _group_pieces(rects: FloatArray, shape: tuple[int, ...], cfg: DetectConfig, 
     digit_sized = ~speck & (w <= 0.6 * fw) & (h <= max_h) & (h >= min_h) & (w <= 3 * h)
     if frames is not None:
         digit_sized &= ~frames
-    stream = not still and min(fh, fw) > 64
+    stream = cut_too and not still and min(fh, fw) > 64
     cut_ids = np.flatnonzero(border & digit_sized) if stream else np.zeros(0, np.intp)
     cut = [([int(i)], np.array([x[i], y[i], x[i] + w[i], y[i] + h[i]]), True) for i in cut_ids]
     idx = np.flatnonzero(~(edge | speck))

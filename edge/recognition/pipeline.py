@@ -50,7 +50,7 @@ class Pipeline:
         if light_on_dark(gray, self.detect_cfg):
             gray = cv2.bitwise_not(gray)  # every stage below reads dark ink on light paper
         t1 = time.perf_counter()
-        regions = find_regions(gray, self.detect_cfg, alternatives=True, still=self.still)
+        regions = find_regions(gray, self.detect_cfg, alternatives=True, still=self.still, cut=not self.still)
         t2 = time.perf_counter()
         crops = np.stack([normalize_region(gray, r) for r in regions]) if regions else np.zeros(
             (0, 28, 28), np.uint8
