@@ -24,6 +24,7 @@ KERNEL_FRAC = 0.12  # opening length, as a fraction of the frame's shorter side
 EDGE = 3  # quarter-size pixels along the frame's edges left out of the line search
 LONE_FRAC = 0.75  # ... and a lone line at least this long
 STILL_LONG_FRAC = 0.9  # ... in a photo somebody took of their digits: ruling crosses it
+ACROSS_FACTOR = 1.5  # ... or runs longer than this x the photo's other side (a cheque's baseline)
 LONG_FRAC = 0.3  # a ruling piece is at least this long (fraction of the frame's width/height)
 
 
@@ -36,17 +37,28 @@ def remove_lines(ink: GrayImage, weak: GrayImage | None = None, long_frac: float
     of one digit, its own straight strokes span most of the frame: ``STILL_LONG_FRAC``).
     """
     h, w = ink.shape
-    if min(h, w) < 64:
+    if min(h, w) < 16:
         return ink
+    if min(h, w) < 64:  # a small scan (a cheque's amount box): look for lines at 2-4x
+        f = 2  # its half-size search then runs at the scan's own pixels (line widths as they are)
+        size = (w * f, h * f)
+        big = remove_lines(cv2.resize(ink, size, interpolation=cv2.INTER_NEAREST),
+                           None if weak is None else cv2.resize(weak, size, interpolation=cv2.INTER_NEAREST),
+                           long_frac)
+        if big is ink:
+            return ink
+        out: GrayImage = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)
+        return np.where(out >= 128, ink, 0).astype(np.uint8)
     src = ink if weak is None else weak
     half = cv2.resize(src, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     _, half = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)
     quarter = cv2.resize(half, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
     # The frame's own edges are no ruling (vignetting makes a faint band along them).
-    quarter[:EDGE, :] = 0
-    quarter[-EDGE:, :] = 0
-    quarter[:, :EDGE] = 0
-    quarter[:, -EDGE:] = 0
+    edge = EDGE if min(h, w) >= 256 else 1  # a small scan's baseline runs close to its edge
+    quarter[:edge, :] = 0
+    quarter[-edge:, :] = 0
+    quarter[:, :edge] = 0
+    quarter[:, -edge:] = 0
     length = max(9, int(KERNEL_FRAC * min(h, w) / 2)) | 1
     found: list[GrayImage | None] = []  # per direction (horizontal, vertical), half size
     boxes: list[tuple[int, int, int, int]] = []
@@ -109,7 +121,10 @@ def _long_lines(half: GrayImage, angle: float, length: int, vertical: bool,
     thick = cv2.morphologyEx(opened, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, across))
     opened &= ~cv2.dilate(thick, np.ones((3, 3), np.uint8))
     # Only what runs on far beyond a digit is ruling; a digit's straight stroke is not.
-    span = long_frac * (half.shape[0] if vertical else half.shape[1])
+    along, across = (half.shape[0], half.shape[1]) if vertical else (half.shape[1], half.shape[0])
+    span = long_frac * along
+    if long_frac > LONG_FRAC:  # a still: ruling crosses the photo, or is longer than any digit in it
+        span = min(span, ACROSS_FACTOR * across)
     contours, _ = cv2.findContours(opened, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     long = [c for c in contours if max(cv2.boundingRect(c)[2:]) >= span]
     # One line alone is no ruling unless it runs nearly across the frame: a big "1" or
@@ -126,7 +141,9 @@ def _dominant_angle(img: GrayImage) -> float | None:
                            max_theta=math.pi / 2 + HOUGH_BAND)
     if lines is None or len(lines) == 0:
         return None
-    thetas = lines[: min(len(lines), 12), 0, 1]  # strongest first
+    # Strongest first; in a small scan a digit's strokes get as many votes as the one
+    # baseline, so only the strongest few count there.
+    thetas = lines[: min(len(lines), 12 if img.shape[1] >= 100 else 3), 0, 1]
     ordered, k = np.sort(thetas), len(thetas) // 2  # np.median would import numpy.ma (1.2 MB of RSS)
     mid = ordered[k] if len(ordered) % 2 else ordered[k - 1 : k + 1].mean()
     return float(mid) - math.pi / 2
