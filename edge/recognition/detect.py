@@ -319,7 +319,8 @@ def _plausible_box(box: Box, shape: tuple[int, ...], cfg: DetectConfig, scale: f
     (in a still, a tight crop's edge is allowed)."""
     fh, fw = shape[0], shape[1]
     # The ink of a digit written min_height_px tall often spans a pixel or three less.
-    if box.h < max(4.0, INK_SHORTFALL * cfg.min_height_px * scale) or box.h > (fh if still else cfg.max_height_frac * fh):
+    tallest = fh if still else cfg.max_height_frac * fh
+    if box.h < max(4.0, INK_SHORTFALL * cfg.min_height_px * scale) or box.h > tallest:
         return False
     if box.w > 3 * box.h:  # a dash, an underline, a stray line
         return False
