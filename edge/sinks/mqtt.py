@@ -40,6 +40,7 @@ from edge.types import Reading
 log = logging.getLogger(__name__)
 
 WINDOW = 64  # readings handed to paho and not yet acknowledged
+MAX_QUEUED = 1000  # messages paho may hold at most
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 FLAP_S = 10.0  # a connection that drops sooner than this counts as flapping
@@ -77,6 +78,10 @@ class MqttSink:
         client.will_set(self.topics.availability, "offline", qos=1, retain=True)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.max_inflight_messages_set(WINDOW + 16)  # + online, info, state, discovery
+        # A backstop for paho's own queue (QoS>0 past the in-flight ones): readings are bounded
+        # by the window and on disk, state and snapshot one at a time; this catches the rest
+        # (discovery bursts, live-only readings while the disk is full) on a slow link.
+        client.max_queued_messages_set(MAX_QUEUED)
         client.on_pre_connect = self._on_pre_connect
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -172,6 +177,7 @@ class MqttSink:
             "dropped": self.spool.dropped,
             "unspooled": self.unspooled,
             "sent": self._publisher.sent,
+            "snapshots_skipped": self._publisher.snapshots_skipped,
             "failed_attempts": self._problems.attempts,  # since the last successful connect
         }
 
