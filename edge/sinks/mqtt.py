@@ -44,6 +44,7 @@ MAX_QUEUED = 1000  # messages paho may hold at most
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 FLAP_S = 10.0  # a connection that drops sooner than this counts as flapping
+KEEPALIVE_TIMEOUT = 141  # paho's reason code when the other side stays silent (no CONNACK)
 
 
 class MqttSink:
@@ -230,6 +231,12 @@ class MqttSink:
         if was_connected:
             self.state = f"disconnected: connection lost ({reason_code})"
             self._note_connection_lost(client, reason_code)
+        elif reason_code.value == KEEPALIVE_TIMEOUT:  # we gave up: the other side said nothing
+            message = (f"{self._where} accepted the connection but never answered the MQTT login "
+                       f"(no CONNACK within {self.cfg.keepalive_s} s); is it an MQTT broker, and is "
+                       "mqtt.port right (a TLS port needs mqtt.tls.enabled)?")
+            self.state = f"disconnected: {message}"
+            self._problems.report("no-connack", message)
         else:
             message = (f"MQTT broker {self._where} closed the connection before accepting it "
                        f"({reason_code}); a TLS port without mqtt.tls.enabled?")
