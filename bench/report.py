@@ -97,11 +97,11 @@ def real_lines(r: dict[str, Any]) -> list[str]:
     """Real photos and scans, per set: ours, then the bare reader (if it ran)."""
     lines = [f"Real photos and scans ({r['root']}): found / read right (IoU ≥ 0.4), extra digits per image,",
              "numbers read exactly, images read exactly",
-             f"  {'set':26s}{'images':>7s}{'digits':>7s}{'found':>8s}{'read':>8s}{'extra':>7s}{'nums':>8s}"
+             f"  {'set':34s}{'images':>7s}{'digits':>7s}{'found':>8s}{'read':>8s}{'extra':>7s}{'nums':>8s}"
              f"{'exact':>8s}"]
     for reader in ("ours", "bare"):
         for name, v in r.get(reader, {}).items():
-            lines.append(f"  {(reader + ': ' + name)[:26]:26s}{v['images']:7d}{v['digits']:7d}{pct(v['recall']):>8s}"
+            lines.append(f"  {(reader + ': ' + name)[:34]:34s}{v['images']:7d}{v['digits']:7d}{pct(v['recall']):>8s}"
                          f"{pct(v['e2e']):>8s}{v['extra_per_image']:7.2f}{pct(v['numbers_exact']):>8s}"
                          f"{pct(v['scenes_exact']):>8s}")
     return [*lines, ""]

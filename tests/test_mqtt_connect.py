@@ -3,8 +3,10 @@ when it fails (one clear line per problem, retries with backoff, never the passw
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -173,3 +175,38 @@ def test_duplicate_client_id_is_named_once_not_flooded(
     assert len(named()) <= 2, named()  # at most once per sink, however often it flaps
     lines = warnings_with(caplog, "MQTT connection to")
     assert len(lines) <= 6, lines  # per sink: two "lost", then the one line naming the cause
+
+
+def test_a_server_that_never_sends_connack_is_not_said_to_close(
+    make_broker: Callable[..., Broker], sink_for: Callable[..., MqttSink], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A port that accepts TCP and then says nothing (not a broker, or a hung one)."""
+    import socket
+
+    caplog.set_level(logging.DEBUG, logger="edge")
+    broker = make_broker(start=False)
+    silent = socket.create_server((broker.host, 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                accepted.append(silent.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        broker.port = silent.getsockname()[1]
+        sink = sink_for(broker, keepalive_s=5)
+        assert wait_until(lambda: sink.stats()["failed_attempts"] >= 1, timeout=60), sink.stats()
+        lines = warnings_with(caplog, "never answered the MQTT login (no CONNACK within 5 s)")
+        assert len(lines) == 1, [r.getMessage() for r in caplog.records]
+        assert not warnings_with(caplog, "closed the connection")
+    finally:
+        stop.set()
+        thread.join(5)
+        for sock in accepted:
+            sock.close()
+        silent.close()

@@ -40,9 +40,11 @@ from edge.types import Reading
 log = logging.getLogger(__name__)
 
 WINDOW = 64  # readings handed to paho and not yet acknowledged
+MAX_QUEUED = 1000  # messages paho may hold at most
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 FLAP_S = 10.0  # a connection that drops sooner than this counts as flapping
+KEEPALIVE_TIMEOUT = 141  # paho's reason code when the other side stays silent (no CONNACK)
 
 
 class MqttSink:
@@ -77,6 +79,10 @@ class MqttSink:
         client.will_set(self.topics.availability, "offline", qos=1, retain=True)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.max_inflight_messages_set(WINDOW + 16)  # + online, info, state, discovery
+        # A backstop for paho's own queue (QoS>0 past the in-flight ones): readings are bounded
+        # by the window and on disk, state and snapshot one at a time; this catches the rest
+        # (discovery bursts, live-only readings while the disk is full) on a slow link.
+        client.max_queued_messages_set(MAX_QUEUED)
         client.on_pre_connect = self._on_pre_connect
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -172,6 +178,7 @@ class MqttSink:
             "dropped": self.spool.dropped,
             "unspooled": self.unspooled,
             "sent": self._publisher.sent,
+            "snapshots_skipped": self._publisher.snapshots_skipped,
             "failed_attempts": self._problems.attempts,  # since the last successful connect
         }
 
@@ -224,6 +231,12 @@ class MqttSink:
         if was_connected:
             self.state = f"disconnected: connection lost ({reason_code})"
             self._note_connection_lost(client, reason_code)
+        elif reason_code.value == KEEPALIVE_TIMEOUT:  # we gave up: the other side said nothing
+            message = (f"{self._where} accepted the connection but never answered the MQTT login "
+                       f"(no CONNACK within {self.cfg.keepalive_s} s); is it an MQTT broker, and is "
+                       "mqtt.port right (a TLS port needs mqtt.tls.enabled)?")
+            self.state = f"disconnected: {message}"
+            self._problems.report("no-connack", message)
         else:
             message = (f"MQTT broker {self._where} closed the connection before accepting it "
                        f"({reason_code}); a TLS port without mqtt.tls.enabled?")

@@ -5,7 +5,11 @@ not acknowledged yet, oldest ``seq`` first, and deletes each from the spool once
 PUBACK has arrived (paho marks the message info published). While disconnected it sends
 nothing new: paho keeps what was in flight and re-sends it after the reconnect, and the
 rest waits on disk. It also publishes the retained latest state and snapshot, coalesced:
-after an outage one ``P/state`` goes out, not one per reading missed.
+after an outage one ``P/state`` goes out, not one per reading missed; and on a slow link
+one snapshot and state at a time: the next pair goes only once the broker has
+acknowledged the state sent after the last snapshot, so a newer one replaces the waiting
+one (stale snapshots are dropped, not piled up in paho or in the socket buffer, ahead of
+the readings). Readings are bounded by the window, and are on disk anyway.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ class SpoolPublisher:
         self._state_dirty = self._state is not None
         self._snapshot: bytes | None = None
         self._snapshot_dirty = False
+        # the last state handed to paho (after the last snapshot): nothing new until it is acked
+        self._state_info: mqtt.MQTTMessageInfo | None = None
+        self.snapshots_skipped = 0  # newer snapshots replaced one still waiting (slow link)
         self._thread = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
 
     def start(self) -> None:
@@ -54,6 +61,7 @@ class SpoolPublisher:
             if connected:  # a broker without persistence may have lost the retained ones
                 self._state_dirty = self._state is not None
                 self._snapshot_dirty = self._snapshot is not None
+                self._state_info = None  # paho resends it, or it was lost with the connection
         self._wake.set()
 
     def offer(self, state: bytes, snapshot: bytes | None) -> None:
@@ -61,6 +69,7 @@ class SpoolPublisher:
         with self._lock:
             self._state, self._state_dirty = state, True
             if snapshot is not None:
+                self.snapshots_skipped += self._snapshot_dirty
                 self._snapshot, self._snapshot_dirty = snapshot, True
         self._wake.set()
 
@@ -121,10 +130,18 @@ class SpoolPublisher:
 
     def _publish_latest(self) -> None:
         with self._lock:
-            state = self._state if self._state_dirty else None
+            if _waiting(self._state_info):  # the link has not delivered the last pair yet
+                return
             snapshot = self._snapshot if self._snapshot_dirty else None
+            # The state goes after every snapshot: its PUBACK (TCP keeps order) says that the
+            # snapshot before it has reached the broker, not just the kernel's socket buffer.
+            state = self._state if self._state_dirty or snapshot is not None else None
             self._state_dirty = self._snapshot_dirty = False
-        if state is not None:
-            self.client.publish(self.topics.state, state, qos=1, retain=True)
         if snapshot is not None:
             self.client.publish(self.topics.snapshot, snapshot, qos=0, retain=True)
+        if state is not None:
+            self._state_info = self.client.publish(self.topics.state, state, qos=1, retain=True)
+
+def _waiting(info: mqtt.MQTTMessageInfo | None) -> bool:
+    """Still queued in paho (not yet written for QoS 0, not yet acknowledged for QoS 1)."""
+    return info is not None and info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS and not info.is_published()
