@@ -54,7 +54,7 @@ def split_group(box: Box, mask: GrayImage, cfg: DetectConfig,
     if not alternatives:
         return _cut(ink, guess)[0]
     out = list(whole)
-    for n in (guess, guess + 1):  # the tuning scenes' right count: guess 75%, guess + 1 24%
+    for n in sorted({max(2, guess - 1), guess, guess + 1}):  # the tuning scenes' right count: guess 75%, guess + 1 24%
         if n <= 6 and box.w / n >= 0.2 * box.h:
             parts, runs = _cut(ink, n)
             if len(parts) < n:
