@@ -160,9 +160,11 @@ REAL = DATA_DIR / "real"
 
 
 @pytest.mark.skipif(not REAL.exists(), reason=f"no real photos in {REAL}")
-@pytest.mark.parametrize(("name", "floor"), [("grid_scans_minichazer", 0.93), ("paper_photos_single", 0.80)])
+@pytest.mark.parametrize(("name", "floor"), [("grid_scans_minichazer", 0.95), ("paper_photos_single", 0.93),
+                                           ("orand_car_a_cheques", 0.67)])
 def test_real_tuning_sets_hold_up(still: Pipeline, name: str, floor: float) -> None:
-    """The real tuning sets, read as `predict` reads them (digits read right)."""
+    """The real tuning sets, read as `predict` reads them (digits read right; the shipped
+    default model; measured 97.1 / 95.7 / 69.4% when these floors were set)."""
     from bench.accuracy import load_real_set, score_real
 
     score = score_real(still, load_real_set(REAL / name))
