@@ -89,13 +89,9 @@ def write_confusion_png(path: Path, confusion: list[list[int]], title: str) -> N
         raise OSError(f"{path}: cannot write PNG")
 
 
-def model_card(info: dict[str, Any], report: dict[str, Any], command: str,
-               confusion: str = "confusion.png") -> str:
-    """``README.md`` for a trained model: what it is, measured figures, how to reproduce.
-    11-output models (the CNN) get their extra facts: parameters, the *not a digit* figures."""
-    if "not_digit_recall" in info:
-        return _cnn_card(info, report, command, confusion)
-    train = report.get("training", {})
+def _card_parts(info: dict[str, Any], report: dict[str, Any]) -> tuple[dict[str, Any], str, str, str]:
+    """What both cards show alike: the training report, per-class accuracy, the pen-digit
+    row (if measured) and the input tensor in words."""
     per_class = " | ".join(f"{a * 100:.1f}" for a in info["per_class_accuracy"])
     extra = report.get("pen_digits")
     pen = (f"| {extra['data']} (pen on paper, via the daemon's normaliser; never trained on) "
@@ -103,6 +99,16 @@ def model_card(info: dict[str, Any], report: dict[str, Any], command: str,
     q = info["input"]
     input_text = (f"{q['shape']} {q['dtype']}, scale {q['scale']:.6f}, zero point "
                   f"{q['zero_point']} ({q['meaning']})")
+    return report.get("training", {}), per_class, pen, input_text
+
+
+def model_card(info: dict[str, Any], report: dict[str, Any], command: str,
+               confusion: str = "confusion.png") -> str:
+    """``README.md`` for a trained model: what it is, measured figures, how to reproduce.
+    11-output models (the CNN) get their extra facts: parameters, the *not a digit* figures."""
+    if "not_digit_recall" in info:
+        return _cnn_card(info, report, command, confusion)
+    train, per_class, pen, input_text = _card_parts(info, report)
     return f"""# Model card: {info['name']}
 
 The seed project's MLP (`classify.model: mlp` in `digit-edge`'s configuration),
@@ -162,15 +168,9 @@ digit-convert evaluate models/{info['name']}.tflite --data ../shared/data/mnist.
 
 
 def _cnn_card(info: dict[str, Any], report: dict[str, Any], command: str, confusion: str) -> str:
-    train = report.get("training", {})
-    per_class = " | ".join(f"{a * 100:.1f}" for a in info["per_class_accuracy"])
-    extra = report.get("pen_digits")
-    pen = (f"| {extra['data']} (pen on paper, via the daemon's normaliser; never trained on) "
-           f"| {extra['accuracy'] * 100:.2f}% |\n") if extra else ""
+    train, per_class, pen, input_text = _card_parts(info, report)
+    input_text += "; the batch dimension is resized per frame"
     r = info["not_digit_recall"]
-    q = info["input"]
-    input_text = (f"{q['shape']} {q['dtype']}, scale {q['scale']:.6f}, zero point "
-                  f"{q['zero_point']} ({q['meaning']}); the batch dimension is resized per frame")
     def pct(v: float, digits: int = 2) -> str:
         return f"{v * 100:.{digits}f}%"
 
