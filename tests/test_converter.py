@@ -25,7 +25,7 @@ def mnist_test() -> tuple[np.ndarray, np.ndarray]:
 # --- the shipped model (no TensorFlow needed) ---
 
 def test_shipped_model_meets_its_accuracy_on_mnist_test(mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
-    path = default_model_path()
+    path = default_model_path("mlp")
     assert path.is_file(), path
     assert path.stat().st_size <= 300 * 1024
     clf = Classifier(path)

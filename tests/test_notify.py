@@ -199,7 +199,7 @@ def test_pings_stop_while_the_frame_loop_hangs_and_resume_after(notify_socket: N
 QUIET_S = 2.5  # 2.5 watchdog intervals (7 ping periods) without a message = the pings stopped
 
 
-@pytest.mark.skip(reason="FIFOs are now refused before open (1c282b8): the loop cannot be hung this way; rewrite pending")
+@pytest.mark.skip(reason="FIFOs are refused before open now (1c282b8): the loop cannot hang this way; rewrite pending")
 def test_daemon_watchdog_pings_stop_while_its_frame_loop_hangs(notify_socket: NotifySocket, tmp_path: Path) -> None:
     """`digit-edge run` on a folder whose second "image" is a FIFO nobody writes to.
 
