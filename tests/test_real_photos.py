@@ -123,7 +123,6 @@ def test_digits_in_printed_cells(tmp_path: Path, stream: Pipeline) -> None:
 
 
 @pytest.mark.parametrize("height", [14, 400])
-@pytest.mark.xfail(reason="14 px: 6 of 8 read with the MLP; the CNN is not shipped yet", strict=False)
 def test_tiny_and_huge_digits(tmp_path: Path, still: Pipeline, height: int) -> None:
     reads = []
     for label in LABELS:
