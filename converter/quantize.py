@@ -43,6 +43,12 @@ def quiet_tensorflow(debug: bool = False) -> None:
     warnings.filterwarnings("ignore", module=r"(keras|tensorflow|absl|h5py)(\.|$)")
     for name in ("tensorflow", "absl", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # TensorFlow 2.21's C++ side logs at load, before absl reads TF_CPP_MIN_LOG_LEVEL
+    # ("All log messages before absl::InitializeLog() ...", the oneDNN notice): load it
+    # now, with stderr closed, since train and convert import it next anyway.
+    with _silenced():
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
 
 
 @contextlib.contextmanager
