@@ -96,7 +96,7 @@ def measure(cfg: Config, condition: str, viewers: int, warmup: float, seconds: f
 def observe_cost_us(calls: int = 20000) -> float:
     """What the frame loop pays per frame with the server on: Metrics.observe (histograms)."""
     from edge.http.metrics import Metrics
-    from edge.runner import LiveView
+    from edge.live import LiveView
     from edge.types import FrameResult
 
     metrics = Metrics(LiveView())
@@ -111,7 +111,7 @@ def observe_cost_us(calls: int = 20000) -> float:
 def encode_cost_ms(source: str, fps: float, frames: int = 30) -> float:
     """CPU ms to annotate + JPEG-encode one frame: what each JPEG/s above costs."""
     from edge.http.state import JpegCache
-    from edge.runner import LiveView
+    from edge.live import LiveView
     from edge.sources import open_source
     from edge.types import FrameResult
 

@@ -11,15 +11,15 @@ import logging
 import signal
 import threading
 import time
-from collections import deque
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal
 
 from edge import __version__
 from edge.annotate import annotate, encode_jpeg
 from edge.config import Config, ConfigError, config_summary, load_config
+from edge.live import LiveView
 from edge.logs import set_level as set_log_level
 from edge.notify import Notifier
 from edge.recognition.classify import Classifier, ModelError
@@ -30,7 +30,7 @@ from edge.sinks.console import ConsoleSink
 from edge.sources import FrameSource, SourceError, SourceExhausted, open_source
 from edge.state import SequenceCounter, StateError
 from edge.stats import LoopStats
-from edge.types import Frame, FrameResult, Reading
+from edge.types import Frame, Reading
 
 if TYPE_CHECKING:
     from edge.http import HttpServer
@@ -47,21 +47,6 @@ class RunOptions:
     source: str | None = None
     output: Literal["text", "json"] = "text"
     max_frames: int | None = None
-
-
-@dataclass
-class LiveView:
-    """The latest state, shared read-only with the HTTP server (one writer: the loop)."""
-
-    reading: Reading | None = None
-    recent: deque[Reading] = field(default_factory=lambda: deque(maxlen=20))  # newest last
-    frame: Frame | None = None
-    result: FrameResult | None = None
-    stats: LoopStats = field(default_factory=LoopStats)
-    source: FrameSource | None = None
-    mqtt: Any = None
-    model: Classifier | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(frozen=True)

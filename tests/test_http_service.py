@@ -193,7 +193,7 @@ def test_broker_state_and_spool_show_on_status_and_metrics(tmp_path: Path, mqtt_
 def test_before_the_first_frame_each_endpoint_says_what_it_waits_for() -> None:
     from edge.config import Config
     from edge.http import HttpServer
-    from edge.runner import LiveView
+    from edge.live import LiveView
 
     server = HttpServer(LiveView(), Config.model_validate({"http": {"enabled": True, "port": 0}}))
     server.start()

@@ -18,7 +18,7 @@ from edge import __version__
 from edge.types import FrameResult
 
 if TYPE_CHECKING:
-    from edge.runner import LiveView
+    from edge.live import LiveView
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # A stage takes from ~0.05 ms (read) to tens of ms (detect on a big frame, on a Pi).

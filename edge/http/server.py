@@ -35,7 +35,7 @@ from edge.http.state import JpegCache
 from edge.types import FrameResult
 
 if TYPE_CHECKING:
-    from edge.runner import LiveView
+    from edge.live import LiveView
 
 log = logging.getLogger(__name__)
 

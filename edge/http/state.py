@@ -16,7 +16,7 @@ from edge.annotate import annotate, encode_jpeg
 from edge.types import Frame, utc_timestamp
 
 if TYPE_CHECKING:
-    from edge.runner import LiveView
+    from edge.live import LiveView
 
 RECENT = 10  # readings listed on the page, newest first
 
