@@ -120,7 +120,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     classifier = Classifier(args.model or config.model, threads=config.classify.threads, model=config.classify.model)
     pipeline = Pipeline(classifier, config, still=True)
     failed = 0
-    for obj in predict_paths(pipeline, args.images, annotate_dir):
+    for obj in predict_paths(pipeline, args.images, annotate_dir, config.fields):
         failed += "error" in obj
         print(json.dumps(obj) if args.json else human_line(obj), flush=True)
     if failed:

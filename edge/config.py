@@ -270,6 +270,46 @@ class HttpConfig(Section):
     )
 
 
+FIELD_NAME = r"^[a-z0-9][a-z0-9_]{0,31}$"
+FIELD_FORMAT = r"^#{1,12}(\.#{1,6})?$"
+
+
+class FieldConfig(Section):
+    """One named number on the sheet (edge/fields.py reads and checks it)."""
+
+    name: str = Field(pattern=FIELD_NAME, description="slug (a-z, 0-9, _): topic and entity id part")
+    region: tuple[float, float, float, float] = Field(
+        description="x, y, width, height as fractions (0..1) of the sheet, or of the frame when no sheet is found"
+    )
+    format: str | None = Field(None, pattern=FIELD_FORMAT,
+                               description="digits expected, '#' each; '###.##' places a decimal point")
+    min: float | None = Field(None, description="smallest plausible value")
+    max: float | None = Field(None, description="largest plausible value")
+    monotonic: Literal["increasing", "decreasing", "none"] = Field(
+        "none", description="a meter only goes up: a value below the last accepted one is rejected")
+    max_rate: float | None = Field(None, gt=0, description="largest change per hour (from the last accepted value)")
+    unit_of_measurement: str | None = Field(None, min_length=1, description="for Home Assistant, e.g. m³")
+    device_class: str | None = Field(None, min_length=1, description="for Home Assistant, e.g. water")
+    state_class: Literal["measurement", "total", "total_increasing"] | None = Field(
+        None, description="for Home Assistant; null = measurement")
+
+    @model_validator(mode="after")
+    def _check(self) -> FieldConfig:
+        x, y, w, h = self.region
+        if not (0 <= x < 1 and 0 <= y < 1 and w > 0 and h > 0 and x + w <= 1.0001 and y + h <= 1.0001):
+            raise ValueError(f"region {list(self.region)} must be x, y, width, height with 0 <= x, y, "
+                             "x + width <= 1, y + height <= 1 and width, height > 0")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
+class HistoryConfig(Section):
+    days: float = Field(400, gt=0, le=36_500, description="accepted field values older than this are deleted")
+    max_rows: int = Field(200_000, ge=100, le=100_000_000,
+                          description="at most this many values kept (all fields); the oldest go first")
+
+
 class Config(Section):
     source: str = Field("demo", min_length=1, description="demo, usb:N, picamera[:N], file:, dir:, video:, URL")
     fps: float = Field(10.0, gt=0, le=120)
@@ -282,6 +322,16 @@ class Config(Section):
     read: ReadConfig = ReadConfig()
     mqtt: MqttConfig = MqttConfig()
     http: HttpConfig = HttpConfig()
+    fields: tuple[FieldConfig, ...] = Field((), description="named numbers on the sheet; empty = none")
+    history: HistoryConfig = HistoryConfig()
+
+    @model_validator(mode="after")
+    def _unique_fields(self) -> Config:
+        names = [f.name for f in self.fields]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"fields: name {twice[0]!r} is used twice; names must be unique")
+        return self
 
     def resolved_state_dir(self) -> Path:
         if self.state_dir is not None:
@@ -331,8 +381,12 @@ def format_validation_error(exc: ValidationError, path: Path | None) -> str:
         if err["type"] == "extra_forbidden":
             parent = Config
             for part in err["loc"][:-1]:
+                if isinstance(part, int):
+                    continue  # an index into a list of sections (fields -> 0 -> ...)
                 field = parent.model_fields.get(str(part))
                 ann = field.annotation if field else None
+                if parent is Config and part == "fields":
+                    ann = FieldConfig
                 if isinstance(ann, type) and issubclass(ann, BaseModel):
                     parent = ann  # type: ignore[assignment]
             allowed = ", ".join(sorted(parent.model_fields))
@@ -354,4 +408,5 @@ def config_summary(config: Config) -> dict[str, Any]:
         "stable": f"{config.read.stable_k}/{config.read.stable_n}",
         "mqtt_tls": config.mqtt.tls.enabled,
         "http": config.http.enabled,
+        **({"fields": [f.name for f in config.fields]} if config.fields else {}),
     }

@@ -12,6 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.annotate import annotate
+from edge.config import FieldConfig
+from edge.fields import read_fields
 from edge.imagefile import ImageError, load_image
 from edge.recognition.pipeline import Pipeline
 from edge.types import Box, Digit, FrameResult, Number
@@ -28,10 +30,13 @@ def _rescale(result: FrameResult, f: float) -> FrameResult:
     digits = tuple(Digit(d.digit, d.confidence, _scale_box(d.box, f), d.clipped) for d in result.digits)
     lookup = {id(d): s for d, s in zip(result.digits, digits, strict=True)}
     numbers = tuple(
-        Number(n.value, n.confidence, _scale_box(n.box, f), tuple(lookup.get(id(d), d) for d in n.digits))
+        Number(n.value, n.confidence, _scale_box(n.box, f), tuple(lookup.get(id(d), d) for d in n.digits),
+               n.sheet_box)
         for n in result.numbers
     )
-    return FrameResult(digits, numbers, result.latency_ms, result.stage_ms, result.regions)
+    sheet = result.sheet.scaled(f) if result.sheet is not None else None
+    size = (round(result.size[0] * f), round(result.size[1] * f))
+    return FrameResult(digits, numbers, result.latency_ms, result.stage_ms, result.regions, sheet=sheet, size=size)
 
 
 def read_digits(pipeline: Pipeline, image: npt.NDArray[np.uint8]) -> FrameResult:
@@ -46,9 +51,12 @@ def read_digits(pipeline: Pipeline, image: npt.NDArray[np.uint8]) -> FrameResult
 
 
 def predict_paths(
-    pipeline: Pipeline, paths: list[str], annotate_dir: Path | None = None
+    pipeline: Pipeline, paths: list[str], annotate_dir: Path | None = None, fields: tuple[FieldConfig, ...] = ()
 ) -> Iterator[dict[str, Any]]:
-    """One contract object per input path, in order; errors become ``{"image", "error"}``."""
+    """One contract object per input path, in order; errors become ``{"image", "error"}``.
+
+    With ``fields`` configured each object gains ``"fields"`` (format and min/max checked;
+    the rules that need an earlier value apply in ``run``)."""
     for name in paths:
         try:
             loaded = load_image(Path(name))
@@ -66,12 +74,15 @@ def predict_paths(
                 log.error("%s: could not write annotated image", out)
         if loaded.factor != 1:  # a huge JPEG decoded reduced: boxes in the file's pixels
             result = _rescale(result, float(loaded.factor))
-        yield {
+        obj: dict[str, Any] = {
             "image": name,
             "digits": [d.to_json() for d in result.digits],
             "numbers": [n.to_json() for n in result.numbers],
             "latency_ms": round(result.latency_ms, 2),
         }
+        if fields:
+            obj["fields"] = {k: v.to_json() for k, v in read_fields(fields, result).items()}
+        yield obj
 
 
 def human_line(obj: dict[str, Any]) -> str:
@@ -81,5 +92,8 @@ def human_line(obj: dict[str, Any]) -> str:
     if not numbers:
         return f"{obj['image']}: no digits found ({obj['latency_ms']:.1f} ms)"
     values = " ".join(n["value"] for n in numbers)
+    if "fields" in obj:
+        values += "  [" + ", ".join(f"{k}={v['value'] if v['status'] == 'ok' else v['status']}"
+                                   for k, v in obj["fields"].items()) + "]"
     conf = min(n["confidence"] for n in numbers)
     return f"{obj['image']}: {values}  (confidence {conf:.2f}, {len(obj['digits'])} digits, {obj['latency_ms']:.1f} ms)"

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from edge.recognition.sheet import Sheet
 
 GrayImage = npt.NDArray[np.uint8]
 """A 2-D uint8 image (greyscale)."""
@@ -119,6 +122,7 @@ class Number:
     confidence: float  # the product of the digits' confidences
     box: Box
     digits: tuple[Digit, ...] = ()
+    sheet_box: tuple[float, float, float, float] | None = None  # x, y, w, h on the sheet (fractions)
 
     def to_json(self) -> dict[str, Any]:
         return {"value": self.value, "confidence": round(self.confidence, 3), "box": self.box.to_list()}
@@ -135,6 +139,8 @@ class FrameResult:
     regions: int = 0  # candidate regions found by the detector (before the threshold)
     candidates: tuple[Box, ...] = ()  # their boxes (for recall in the bench, and annotations)
     clipped: int = 0  # digits left out because the frame's edge cuts them (streams only)
+    sheet: Sheet | None = None  # the paper's outline, looked for only when fields are configured
+    size: tuple[int, int] = (0, 0)  # the frame's width and height in pixels
 
 
 def utc_timestamp(ts: float) -> str:

@@ -16,8 +16,9 @@ from edge.recognition.classify import Classifier
 from edge.recognition.detect import find_regions, light_on_dark
 from edge.recognition.normalize import normalize_region
 from edge.recognition.read import group_numbers
+from edge.recognition.sheet import Sheet, find_sheet
 from edge.recognition.split import pick_alternatives
-from edge.types import Digit, FrameResult, GrayImage
+from edge.types import Box, Digit, FrameResult, GrayImage, Number
 
 
 def to_gray(image: npt.NDArray[np.uint8]) -> GrayImage:
@@ -43,12 +44,17 @@ class Pipeline:
         self.detect_cfg = config.detect
         self.min_confidence = config.classify.min_confidence
         self.gap_factor = config.read.gap_factor
+        self.find_sheet = bool(config.fields)  # regions follow the paper only where there are regions
 
     def process(self, image: npt.NDArray[np.uint8]) -> FrameResult:
         t0 = time.perf_counter()
         gray = to_gray(image)
         if light_on_dark(gray, self.detect_cfg):
             gray = cv2.bitwise_not(gray)  # every stage below reads dark ink on light paper
+        sheet = find_sheet(gray) if self.find_sheet else None
+        size = (gray.shape[1], gray.shape[0])
+        if sheet is not None:  # read the sheet upright: a turned sheet reads as well as a straight one
+            gray = sheet.rectify(gray)
         t1 = time.perf_counter()
         regions = find_regions(gray, self.detect_cfg, alternatives=True, still=self.still, cut=not self.still)
         t2 = time.perf_counter()
@@ -69,6 +75,9 @@ class Pipeline:
             clipped = len({regions[i].group for i in keep if regions[i].clipped})
             digits = [d for d in digits if not d.clipped]
         ordered, numbers = group_numbers(digits, self.gap_factor)
+        candidates = tuple(regions[i].box for i in keep)
+        if sheet is not None:
+            ordered, numbers, candidates = _to_frame(sheet, ordered, numbers, candidates)
         t5 = time.perf_counter()
         stage_ms = {
             "gray": (t1 - t0) * 1e3,
@@ -78,4 +87,18 @@ class Pipeline:
             "read": (t5 - t4) * 1e3,
         }
         return FrameResult(ordered, numbers, (t5 - t0) * 1e3, stage_ms, regions=len(keep),
-                           candidates=tuple(regions[i].box for i in keep), clipped=clipped)
+                           candidates=candidates, clipped=clipped, sheet=sheet, size=size)
+
+
+def _to_frame(sheet: Sheet, digits: tuple[Digit, ...], numbers: tuple[Number, ...], candidates: tuple[Box, ...]
+              ) -> tuple[tuple[Digit, ...], tuple[Number, ...], tuple[Box, ...]]:
+    """Boxes read on the rectified sheet mapped back to the frame's pixels (the contract's
+    boxes); each number also keeps its box on the sheet, for the fields."""
+    mapped = {id(d): Digit(d.digit, d.confidence, sheet.rect_to_frame(d.box), d.clipped) for d in digits}
+    out_numbers = tuple(
+        Number(n.value, n.confidence, sheet.rect_to_frame(n.box), tuple(mapped[id(d)] for d in n.digits),
+               sheet_box=sheet.rect_to_sheet(n.box))
+        for n in numbers
+    )
+    return (tuple(mapped[id(d)] for d in digits), out_numbers,
+            tuple(sheet.rect_to_frame(b) for b in candidates))
