@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=fmt)
     add_config(doc)
 
+    hist = sub.add_parser("history", help="print a field's accepted values from the state database",
+                          formatter_class=fmt)
+    add_config(hist)
+    hist.add_argument("--field", required=True, metavar="NAME", help="a field named in the config's fields:")
+    hist.add_argument("--since", metavar="WHEN", help="ISO date/time (UTC), epoch seconds, or an age: 24h, 7d")
+    hist.add_argument("--csv", action="store_true", help="CSV with a header: ts,field,value,number")
+
     bench = sub.add_parser("bench", help="measure accuracy and speed; prints figures", formatter_class=fmt)
     try:
         from edge.bench import add_arguments
@@ -147,6 +154,36 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor(args.config)
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from edge.config import load_config
+    from edge.field_store import FieldStore, parse_since, to_csv
+    from edge.state import StateDb
+
+    config = load_config(args.config)
+    setup_logging("WARNING", args.debug)
+    names = [f.name for f in config.fields]
+    if args.field not in names:
+        known = ", ".join(names) if names else "none: the config has no fields:"
+        raise UserError(f"--field {args.field}: no such field (configured: {known})")
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        raise UserError(f"--{exc}") from None
+    db = StateDb(config.resolved_state_dir())
+    try:
+        rows = FieldStore(db, config.history).rows(args.field, since)
+    finally:
+        db.close()
+    if args.csv:
+        sys.stdout.write(to_csv(rows))
+    else:
+        from edge.types import utc_timestamp
+
+        for r in rows:
+            print(f"{utc_timestamp(r.ts)}  {r.value}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from edge.bench import run_bench
 
@@ -158,7 +195,7 @@ class UserError(Exception):
 
 
 COMMANDS = {"run": cmd_run, "predict": cmd_predict, "capture": cmd_capture, "doctor": cmd_doctor,
-            "bench": cmd_bench}
+            "bench": cmd_bench, "history": cmd_history}
 
 
 def without_openssl_hashes() -> None:

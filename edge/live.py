@@ -28,5 +28,6 @@ class LiveView:
     stats: LoopStats = field(default_factory=LoopStats)
     source: FrameSource | None = None
     mqtt: Any = None
+    fields: Any = None  # the FieldService while fields are configured
     model: Classifier | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)

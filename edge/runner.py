@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from edge import __version__
 from edge.annotate import annotate, encode_jpeg
 from edge.config import Config, ConfigError, config_summary, load_config
+from edge.field_service import FieldService
 from edge.live import LiveView
 from edge.logs import set_level as set_log_level
 from edge.notify import Notifier
@@ -27,6 +28,7 @@ from edge.recognition.pipeline import Pipeline
 from edge.recognition.read import Stabilizer
 from edge.sinks.base import FanOut, Sink
 from edge.sinks.console import ConsoleSink
+from edge.sinks.homeassistant import live_url
 from edge.sources import FrameSource, SourceError, SourceExhausted, open_source
 from edge.state import SequenceCounter, StateError
 from edge.stats import LoopStats
@@ -59,6 +61,7 @@ class _Session:
     counter: SequenceCounter
     sinks: FanOut
     model_name: str
+    fields: FieldService | None = None
 
 
 class Runner:
@@ -148,8 +151,10 @@ class Runner:
                 stack.callback(self._stop_http)
                 self.http.start()
             stack.callback(self._announce_stop)
+            fields = FieldService(cfg, counter.db, sinks, k, n, classifier.name) if cfg.fields else None
+            self.live.fields = fields
             session = _Session(source, Pipeline(classifier, cfg, still=still), Stabilizer(k, n, cfg.read.gap_factor),
-                               counter, sinks, classifier.name)
+                               counter, sinks, classifier.name, fields)
             self._loop(session)
 
     def _announce_stop(self) -> None:
@@ -181,7 +186,8 @@ class Runner:
             }
             if counter.note:  # the state was damaged or lost: say so where people look
                 info["state"] = counter.note
-            mqtt = MqttSink(cfg.mqtt, cfg.resolved_state_dir(), info, db=counter.db)
+            mqtt = MqttSink(cfg.mqtt, cfg.resolved_state_dir(), info, db=counter.db, fields=cfg.fields,
+                            configuration_url=live_url(cfg.http))
             self.live.mqtt = mqtt
             sinks.append(mqtt)
         return FanOut(sinks)
@@ -233,6 +239,8 @@ class Runner:
             self.http.observe(result)
             with self.live.lock:
                 self.live.frame, self.live.result = frame, result
+        if session.fields is not None:
+            session.fields.update(result, frame.ts)
         stable = session.stabilizer.update(result)
         if stable is None:
             return
@@ -246,6 +254,7 @@ class Runner:
             latency_ms=result.latency_ms,
             model=session.model_name,
             clipped=result.clipped,
+            fields=session.fields.current() if session.fields is not None else None,
         )
         numbered: list[Reading] = []
 
@@ -266,5 +275,7 @@ class Runner:
 
     def _stats_payload(self, source: FrameSource) -> dict[str, Any]:
         payload = self.live.stats.snapshot()
+        if self.live.fields is not None:
+            payload["fields"] = self.live.fields.counts()
         payload["source"] = {"spec": source.describe(), "state": source.state, "reconnects": source.reconnects}
         return payload

@@ -162,6 +162,7 @@ class Reading:
     latency_ms: float
     model: str
     clipped: int = 0  # digits in view that the frame's edge cuts: not read, so maybe missing
+    fields: dict[str, dict[str, Any]] | None = None  # each field's latest stable value (fields: configured)
 
     @property
     def number(self) -> int | None:
@@ -179,4 +180,5 @@ class Reading:
             "latency_ms": round(self.latency_ms, 2),
             "model": self.model,
             "clipped": self.clipped,
+            **({"fields": self.fields} if self.fields is not None else {}),
         }

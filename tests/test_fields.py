@@ -99,3 +99,22 @@ def test_without_fields_predict_output_is_unchanged(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert set(json.loads(proc.stdout)) == {"image", "digits", "numbers", "latency_ms"}
     assert yaml.safe_load(fields_yaml())["fields"][0]["name"] == "meter"
+
+
+def test_discovery_unknown_when_nothing_read_and_link_to_the_live_view() -> None:
+    """Issue 12 item 6: Value and Confidence are `unknown` when nothing is read (HA < 2024.10
+    shows a text sensor's None as "None"); the device links to the live view when HTTP is on."""
+    from edge.config import HttpConfig
+    from edge.sinks.homeassistant import Topics, discovery_configs, live_url
+
+    assert live_url(HttpConfig()) is None and live_url(HttpConfig(enabled=True, port=0)) is None
+    url = live_url(HttpConfig(enabled=True, host="192.168.1.20", port=8081))
+    assert url == "http://192.168.1.20:8081/"
+    configs = {t.split("/")[-2]: json.loads(c) for t, c in
+               discovery_configs("ha", "dev", Topics("de/dev"), configuration_url=url)}
+    assert configs["value"]["value_template"] == (
+        "{{ value_json.value if value_json.value is not none else 'unknown' }}")
+    assert "if value_json.value is not none else None" in configs["confidence"]["value_template"]
+    assert all(c["device"]["configuration_url"] == url for c in configs.values())
+    plain = discovery_configs("ha", "dev", Topics("de/dev"))
+    assert all("configuration_url" not in json.loads(c)["device"] for _, c in plain)

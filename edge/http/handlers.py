@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BOUNDARY = "frame"
-ENDPOINTS = "/, /stream.mjpg, /snapshot.jpg, /api/reading, /api/status, /healthz, /metrics"
+ENDPOINTS = "/, /stream.mjpg, /snapshot.jpg, /api/reading, /api/status, /api/history, /healthz, /metrics"
 NO_STORE = {"Cache-Control": "no-store"}
 WRITE_TIMEOUT_S = 10.0  # an MJPEG part the viewer does not take in this time ends its stream
 PAGE_HEADERS = {
@@ -93,6 +93,24 @@ class Handlers:
         if reading is None:
             return _json({"error": "no stable reading yet", "waiting_for": self._waiting_for()}, status=404)
         return _json(reading.to_json())
+
+    async def history(self, request: web.Request) -> web.Response:
+        """``?field=NAME&since=WHEN``: the field's accepted values, oldest first."""
+        from edge.field_store import parse_since
+        from edge.types import utc_timestamp
+
+        fields = self.live.fields
+        names = [f.name for f in fields.tracker.fields] if fields is not None else []
+        name = request.query.get("field", "")
+        if name not in names:
+            return _json({"error": f"field={name!r}: no such field", "fields": names}, status=400)
+        try:
+            since = parse_since(request.query["since"]) if request.query.get("since") else None
+        except ValueError as exc:
+            return _json({"error": str(exc)}, status=400)
+        rows = await asyncio.to_thread(fields.store.rows, name, since)
+        return _json({"field": name, "values": [
+            {"ts": utc_timestamp(r.ts), "value": r.value, "number": r.number} for r in rows]})
 
     async def status(self, request: web.Request) -> web.Response:
         body = status(self.live, self.fps, self.stall_timeout_s, self.server.viewers)

@@ -96,6 +96,7 @@ class LiveCollector(Collector):
             yield _gauge("digit_edge_source_up", "1 while the source delivers frames (state ok)",
                          1.0 if source.state == "ok" else 0.0)
         yield from _mqtt_metrics(live.mqtt)
+        yield from _field_metrics(live.fields)
         if self.viewers is not None:
             yield _gauge("digit_edge_http_viewers", "Open /stream.mjpg connections", float(self.viewers()))
         info = InfoMetricFamily("digit_edge", "Version, model and source")
@@ -107,6 +108,18 @@ class LiveCollector(Collector):
             "source": source.describe() if source is not None else "",
         })
         yield info
+
+
+def _field_metrics(fields: Any) -> Iterator[Metric]:
+    if fields is None:
+        return
+    counts: dict[str, dict[str, int]] = fields.counts()
+    for kind, doc in (("accepted", "Field values accepted (published as the field's state)"),
+                      ("rejected", "Field values that broke a rule (format, min/max, direction, rate)")):
+        family = CounterMetricFamily(f"digit_edge_field_{kind}", doc, labels=["field"])
+        for name, c in sorted(counts.items()):
+            family.add_metric([name], float(c[kind]))
+        yield family
 
 
 def _mqtt_metrics(mqtt: Any) -> Iterator[Metric]:

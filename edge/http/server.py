@@ -261,6 +261,7 @@ class HttpServer:
         app.router.add_get("/snapshot.jpg", h.snapshot)
         app.router.add_get("/api/reading", h.reading)
         app.router.add_get("/api/status", h.status)
+        app.router.add_get("/api/history", h.history)
         app.router.add_get("/healthz", h.healthz)
         app.router.add_get("/metrics", h.metrics)
         return app

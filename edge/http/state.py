@@ -77,6 +77,12 @@ def status(live: LiveView, fps: float, stall_timeout_s: float, viewers: int) -> 
         ],
         "viewers": viewers,
     }
+    fields = live.fields
+    if fields is not None:  # each field: its latest stable value, its counts and where it is looked for
+        current, counts = fields.current(), fields.counts()
+        out["fields"] = {f.name: {**current.get(f.name, {"value": None, "status": "missing", "reason": None}),
+                                  **counts[f.name], "region": list(f.region), "format": f.format}
+                         for f in fields.tracker.fields}
     if frame is not None:
         out["frame"] = {
             "index": frame.index,

@@ -43,6 +43,17 @@ class FanOut:
             except Exception:
                 log.exception("sink %s failed to publish stats", type(sink).__name__)
 
+    def publish_field(self, name: str, payload: dict[str, Any], rejected: bool) -> None:
+        """A field's new stable value (or a rejected one), to the sinks that show fields."""
+        for sink in self.sinks:
+            publish = getattr(sink, "publish_field", None)
+            if publish is None:
+                continue
+            try:
+                publish(name, payload, rejected)
+            except Exception:
+                log.exception("sink %s failed to publish field %s", type(sink).__name__, name)
+
     def stage(self, reading: Reading) -> None:
         """Let sinks that keep readings on disk write this one inside the seq transaction.
 

@@ -25,6 +25,14 @@ class ConsoleSink:
         with contextlib.suppress(BrokenPipeError):
             print(line, file=self.stream, flush=True)
 
+    def publish_field(self, name: str, payload: dict[str, Any], rejected: bool) -> None:
+        """Text output gets a line per field change; JSON output stays one reading per line."""
+        if self.output != "text":
+            return
+        what = f"rejected {payload['value']}: {payload['reason']}" if rejected else str(payload["value"])
+        with contextlib.suppress(BrokenPipeError):
+            print(f"{payload['ts']}  field {name}: {what}", file=self.stream, flush=True)
+
     def publish_stats(self, stats: dict[str, Any]) -> None:
         """Stats go to the log, not stdout, so stdout stays one reading per line."""
 

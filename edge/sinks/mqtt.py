@@ -22,6 +22,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.config import MqttConfig
+from edge.config import FieldConfig, MqttConfig
 from edge.sinks.homeassistant import Topics, discovery_configs, node_id, status_topic
 from edge.sinks.mqtt_setup import ProblemLog, build_client, describe_connect_error, describe_refusal
 from edge.sinks.publisher import SpoolPublisher
@@ -50,8 +51,12 @@ KEEPALIVE_TIMEOUT = 141  # paho's reason code when the other side stays silent (
 class MqttSink:
     """A ``Sink`` that publishes readings, state, stats and snapshots to one broker."""
 
-    def __init__(self, cfg: MqttConfig, state_dir: Path, info: dict[str, Any], db: StateDb | None = None) -> None:
+    def __init__(self, cfg: MqttConfig, state_dir: Path, info: dict[str, Any], db: StateDb | None = None,
+                 fields: Sequence[FieldConfig] = (), configuration_url: str | None = None) -> None:
         self.cfg = cfg
+        self.fields = tuple(fields)
+        self.configuration_url = configuration_url
+        self._field_states: dict[str, bytes] = {}  # retained P/field/<name>/state, sent again on connect
         self.device_id = cfg.device_id or socket.gethostname()
         self.topics = Topics(f"{cfg.topic_prefix}/{self.device_id}")
         self.client_id = cfg.client_id or f"digit-edge-{node_id(self.device_id)}"
@@ -127,6 +132,20 @@ class MqttSink:
             if self._connected:
                 self._client.publish(self.topics.reading, payload, qos=1)
         self._publisher.offer(payload, snapshot_jpeg if self.cfg.snapshot else None)
+
+    def publish_field(self, name: str, payload: dict[str, Any], rejected: bool) -> None:
+        """``P/field/<name>`` and its retained state, or ``…/rejected``; QoS 1, queued by paho
+        while the broker is away (not spooled: the history in the state db keeps the values)."""
+        if self._closing:
+            return
+        data = json.dumps(payload).encode()
+        if rejected:
+            self._client.publish(self.topics.field_rejected(name), data, qos=1)
+            return
+        with self._lock:
+            self._field_states[name] = data
+        self._client.publish(self.topics.field(name), data, qos=1)
+        self._client.publish(self.topics.field_state(name), data, qos=1, retain=True)
 
     @staticmethod
     def _payload(reading: Reading) -> bytes:
@@ -207,6 +226,10 @@ class MqttSink:
             client.subscribe(status_topic(ha.discovery_prefix), qos=1)
             self._send_discovery(client)
         with self._lock:
+            states = list(self._field_states.items())
+        for name, data in states:  # a broker without persistence may have lost the retained ones
+            client.publish(self.topics.field_state(name), data, qos=1, retain=True)
+        with self._lock:
             self._connected = True
             self._connects += 1
             if self._connects > 1:
@@ -273,6 +296,6 @@ class MqttSink:
 
     def _send_discovery(self, client: mqtt.Client) -> None:
         configs = discovery_configs(self.cfg.homeassistant.discovery_prefix, self.device_id,
-                                    self.topics, self._ha_model)
+                                    self.topics, self._ha_model, self.fields, self.configuration_url)
         for topic, payload in configs:
             client.publish(topic, payload, qos=1, retain=True)
