@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from edge.recognition.classify import Classifier
@@ -29,5 +31,7 @@ class LiveView:
     source: FrameSource | None = None
     mqtt: Any = None
     fields: Any = None  # the FieldService while fields are configured
+    config_path: Path | None = None  # the file the daemon was started with (None: built-in defaults)
+    reload: Callable[[], None] | None = None  # asks the loop to re-read the config (as SIGHUP does)
     model: Classifier | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from edge import __version__
 from edge.annotate import annotate, encode_jpeg
-from edge.config import Config, ConfigError, config_summary, load_config
+from edge.config import Config, ConfigError, config_summary, find_config_path, load_config
 from edge.field_service import FieldService
 from edge.live import LiveView
 from edge.logs import set_level as set_log_level
@@ -71,7 +71,7 @@ class Runner:
         self.notifier = notifier or Notifier()
         self.stop_event = threading.Event()
         self.reload_requested = threading.Event()
-        self.live = LiveView()
+        self.live = LiveView(config_path=find_config_path(options.config_path), reload=self._on_hup_request)
         self.http: HttpServer | None = None
         self.started = False  # has the current configuration delivered its first frame?
 
@@ -84,6 +84,10 @@ class Runner:
         self.stop_event.set()
 
     def _on_hup(self, signum: int, _frame: FrameType | None) -> None:
+        self._on_hup_request()
+
+    def _on_hup_request(self) -> None:
+        """A reload, as SIGHUP asks for it (also from the live page's field editor)."""
         self.reload_requested.set()
         self.stop_event.set()
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from edge.config import ConfigError
 from edge.http.auth import Handler
 from edge.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from edge.http.state import health, status
@@ -111,6 +112,53 @@ class Handlers:
         rows = await asyncio.to_thread(fields.store.rows, name, since)
         return _json({"field": name, "values": [
             {"ts": utc_timestamp(r.ts), "value": r.value, "number": r.number} for r in rows]})
+
+    async def save_field(self, request: web.Request) -> web.Response:
+        """``POST {name, format, region}`` (region in fractions of the picture): validate, write
+        the config (comments kept), reload. 409 with the YAML when the file cannot be written."""
+        from edge.config_edit import NotWritten, save_field
+
+        if self.server.auth is None and not self.server.loopback:
+            return _json({"error": "set http.password_file to edit fields from the page"}, status=403)
+        try:
+            body = await request.json()
+            field, anchor = self._field_from_page(body)
+        except (ValueError, TypeError, KeyError) as exc:
+            return _json({"error": f"bad request: {exc}"}, status=400)
+        path = self.live.config_path
+        try:
+            await asyncio.to_thread(save_field, path, field)
+        except NotWritten as exc:
+            return _json({"error": str(exc), "yaml": exc.yaml}, status=409)
+        except ConfigError as exc:
+            return _json({"error": str(exc)}, status=400)
+        log.info("http: field %s saved to %s from the live page; reloading", field["name"], path)
+        if self.live.reload is not None:
+            self.live.reload()
+        return _json({"saved": str(path), "field": field, "anchor": anchor})
+
+    def _field_from_page(self, body: Any) -> tuple[dict[str, Any], str]:
+        """The field's config entry; a rectangle drawn on the picture goes to sheet fractions
+        when the sheet is in view (so it follows the paper), else stays in frame fractions."""
+        name, fmt, rect = str(body["name"]), body.get("format") or None, [float(v) for v in body["region"]]
+        if len(rect) != 4:
+            raise ValueError("region must be [x, y, width, height]")
+        with self.live.lock:
+            result = self.live.result
+        anchor = "frame"
+        if result is not None and result.sheet is not None and result.size[0] > 0:
+            import numpy as np
+
+            from edge.types import Box
+
+            w, h = result.size
+            x, y, rw, rh = rect
+            box = Box(round(x * w), round(y * h), max(1, round(rw * w)), max(1, round(rh * h)))
+            sx, sy, sw, sh = result.sheet.box_in_sheet(box)
+            x0, y0 = float(np.clip(sx, 0, 1)), float(np.clip(sy, 0, 1))
+            rect = [x0, y0, min(sx + sw, 1.0) - x0, min(sy + sh, 1.0) - y0]
+            anchor = "sheet"
+        return {"name": name, "region": rect, "format": fmt}, anchor
 
     async def status(self, request: web.Request) -> web.Response:
         body = status(self.live, self.fps, self.stall_timeout_s, self.server.viewers)

@@ -164,6 +164,7 @@ class HttpServer:
         password = read_password(self.config.password_file) if self.config.password_file else None
         self.auth = BasicAuth(password) if password is not None else None
         self.viewers = 0
+        self.loopback = _is_loopback(self.config.host)  # this machine only: the editor needs no password
         self.metrics = Metrics(live, viewers=lambda: self.viewers)
         self.cache = JpegCache(live, 1.0 / self.config.stream_fps)
         self.closing = threading.Event()
@@ -262,6 +263,7 @@ class HttpServer:
         app.router.add_get("/api/reading", h.reading)
         app.router.add_get("/api/status", h.status)
         app.router.add_get("/api/history", h.history)
+        app.router.add_post("/api/fields", h.save_field)
         app.router.add_get("/healthz", h.healthz)
         app.router.add_get("/metrics", h.metrics)
         return app
