@@ -52,8 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "read right per level (about 2 min; --quick 1)")
     parser.add_argument("--sweeps-png", metavar="PATH",
                         help="where --sweeps draws its curves (default: the checkout's docs/sweeps.png)")
+    parser.add_argument("--fields", action="store_true",
+                        help="fields read right on rendered forms (bench/fields.py), straight and with the sheet "
+                        "moved and turned, for regions on the sheet and for fixed boxes")
     parser.add_argument("--all", action="store_true",
-                        help="with --real or --sweeps, run the standard parts too (without them, only those run)")
+                        help="with --real, --sweeps or --fields, run the standard parts too (without them, only "
+                        "those run)")
 
 
 def data_dir(arg: str | None) -> Path:
@@ -87,17 +91,24 @@ def run_bench(args: argparse.Namespace) -> int:
         from bench.report import render
 
         print(render(figures))
+        if "fields" in figures:
+            from bench.fields import field_lines
+
+            print("\n".join(field_lines(figures["fields"])))
     return 0
 
 
 def parts(args: argparse.Namespace) -> set[str]:
     """What to run: the standard parts, unless --real/--sweeps ask for themselves alone (--all: both)."""
-    out = set() if (args.real or args.sweeps) and not args.all else set(STANDARD)
+    alone = args.real or args.sweeps or getattr(args, "fields", False)
+    out = set() if alone and not args.all else set(STANDARD)
     out -= set(args.skip)
     if args.real:
         out.add("real")
     if args.sweeps:
         out.add("sweeps")
+    if getattr(args, "fields", False):
+        out.add("fields")
     return out
 
 
@@ -189,6 +200,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         png.parent.mkdir(parents=True, exist_ok=True)
         write_sweeps_png(png, sweeps)
         out["sweeps"] = {**sweeps, "png": str(png)}
+    if "fields" in todo and data is not None:
+        from bench.accuracy import load_hwd as hwd_ink
+        from bench.fields import measure_fields
+
+        images, labels = hwd_ink(data / "hwd1000")
+        paper_glyphs: dict[int, list[Any]] = {d: [] for d in range(10)}
+        for img, label in zip(images, labels, strict=True):
+            paper_glyphs[label].append(255 - img)  # black ink on white, as on paper
+        out["fields"] = measure_fields(classifier, paper_glyphs, args.scenes or (25 if args.quick else 100), HELD_SEED)
     return out
 
 

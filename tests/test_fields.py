@@ -118,3 +118,16 @@ def test_discovery_unknown_when_nothing_read_and_link_to_the_live_view() -> None
     assert all(c["device"]["configuration_url"] == url for c in configs.values())
     plain = discovery_configs("ha", "dev", Topics("de/dev"))
     assert all("configuration_url" not in json.loads(c)["device"] for _, c in plain)
+
+
+def test_bench_fields_figure_on_a_few_forms() -> None:
+    """`digit-edge bench --fields` on 6 forms per set: the sheet reader gets the shifted forms
+    right, fixed boxes do not (the figure can tell the two apart)."""
+    from bench.fields import field_lines, measure_fields
+    from edge.recognition.classify import Classifier
+    from tests.imaging import hwd_glyphs
+
+    fig = measure_fields(Classifier(None), hwd_glyphs(), 6, 7000)
+    assert fig["sheet"]["straight"]["fields_right"] >= 0.9 and fig["sheet"]["shifted"]["fields_right"] >= 0.9
+    assert fig["fixed_boxes"]["shifted"]["fields_right"] < fig["sheet"]["shifted"]["fields_right"] - 0.3
+    assert len(field_lines(fig)) == 5

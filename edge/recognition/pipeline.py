@@ -45,6 +45,7 @@ class Pipeline:
         self.min_confidence = config.classify.min_confidence
         self.gap_factor = config.read.gap_factor
         self.find_sheet = bool(config.fields)  # regions follow the paper only where there are regions
+        self.rectify = True  # read the found sheet upright (the bench compares without)
 
     def process(self, image: npt.NDArray[np.uint8]) -> FrameResult:
         t0 = time.perf_counter()
@@ -53,7 +54,8 @@ class Pipeline:
             gray = cv2.bitwise_not(gray)  # every stage below reads dark ink on light paper
         sheet = find_sheet(gray) if self.find_sheet else None
         size = (gray.shape[1], gray.shape[0])
-        if sheet is not None:  # read the sheet upright: a turned sheet reads as well as a straight one
+        rectified = sheet is not None and self.rectify
+        if sheet is not None and rectified:  # read the sheet upright: a turned sheet reads as a straight one
             gray = sheet.rectify(gray)
         t1 = time.perf_counter()
         regions = find_regions(gray, self.detect_cfg, alternatives=True, still=self.still, cut=not self.still)
@@ -76,7 +78,7 @@ class Pipeline:
             digits = [d for d in digits if not d.clipped]
         ordered, numbers = group_numbers(digits, self.gap_factor)
         candidates = tuple(regions[i].box for i in keep)
-        if sheet is not None:
+        if sheet is not None and rectified:
             ordered, numbers, candidates = _to_frame(sheet, ordered, numbers, candidates)
         t5 = time.perf_counter()
         stage_ms = {
