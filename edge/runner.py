@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from edge import __version__
 from edge.annotate import annotate, encode_jpeg
 from edge.config import Config, ConfigError, config_summary, find_config_path, load_config
-from edge.field_service import FieldService
 from edge.live import LiveView
 from edge.logs import set_level as set_log_level
 from edge.notify import Notifier
@@ -35,6 +34,7 @@ from edge.stats import LoopStats
 from edge.types import Frame, Reading
 
 if TYPE_CHECKING:
+    from edge.field_service import FieldService
     from edge.http import HttpServer
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,11 @@ class Runner:
                 stack.callback(self._stop_http)
                 self.http.start()
             stack.callback(self._announce_stop)
-            fields = FieldService(cfg, counter.db, sinks, k, n, classifier.name) if cfg.fields else None
+            fields = None
+            if cfg.fields:  # imported only when used: the daemon without fields stays as it was
+                from edge.field_service import FieldService
+
+                fields = FieldService(cfg, counter.db, sinks, k, n, classifier.name)
             self.live.fields = fields
             session = _Session(source, Pipeline(classifier, cfg, still=still), Stabilizer(k, n, cfg.read.gap_factor),
                                counter, sinks, classifier.name, fields)
