@@ -54,6 +54,22 @@ def _label(
     cv2.putText(img, text, (x + 1, y), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255), 1, cv2.LINE_AA)
 
 
+def draw_outlines(image: npt.NDArray[np.uint8], outlines: Sequence[tuple[str, Sequence[Sequence[float]]]]
+                  ) -> npt.NDArray[np.uint8]:
+    """Four-cornered outlines (the sheet, named "", and each field's region) drawn on ``image``."""
+    scale = max(image.shape[:2]) / 640.0
+    thick = max(1, round(scale))
+    for name, corners in outlines:
+        pts = np.array(corners, np.float32).round().astype(np.int32).reshape(-1, 1, 2)
+        color = BLUE if not name else AMBER
+        cv2.polylines(image, [pts], True, color, thick, cv2.LINE_AA)
+        if name:
+            x, y = int(pts[:, 0, 0].min()), int(pts[:, 0, 1].max())
+            cv2.putText(image, name, (x + 2, y - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * max(scale, 0.6), color,
+                        thick, cv2.LINE_AA)
+    return image
+
+
 def encode_jpeg(image: npt.NDArray[np.uint8], quality: int = 80) -> bytes:
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:

@@ -174,3 +174,21 @@ class FieldTracker:
                 self.rejected[cfg.name] += 1
             changed.append(raw)
         return changed
+
+
+def field_outlines(fields: Sequence[FieldConfig], result: FrameResult) -> list[tuple[str, list[list[float]]]]:
+    """Where each field is looked for in this frame: (name, four corners in frame pixels),
+    the sheet's outline first (named ""), for the live view's picture."""
+    sheet = result.sheet
+    out: list[tuple[str, list[list[float]]]] = []
+    if sheet is not None:
+        out.append(("", [list(c) for c in sheet.corners]))
+    w, h = result.size
+    for f in fields:
+        if sheet is not None:
+            out.append((f.name, sheet.region_in_frame(f.region)))
+        else:
+            x, y, rw, rh = f.region
+            out.append((f.name, [[x * w, y * h], [(x + rw) * w, y * h], [(x + rw) * w, (y + rh) * h],
+                                 [x * w, (y + rh) * h]]))
+    return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edge import __version__
-from edge.annotate import annotate, encode_jpeg
+from edge.annotate import annotate, draw_outlines, encode_jpeg
 from edge.types import Frame, utc_timestamp
 
 if TYPE_CHECKING:
@@ -128,6 +128,11 @@ class JpegCache:
             if self._jpeg is not None and fresh:
                 return self._jpeg
             image = annotate(frame.image, result.digits, result.numbers)
+            fields = self.live.fields
+            if fields is not None:  # where each field is looked for, on the sheet when found
+                from edge.fields import field_outlines
+
+                image = draw_outlines(image, field_outlines(fields.tracker.fields, result))
             self._jpeg = encode_jpeg(image, self.quality)
             self._frame, self._at = frame, now
             self.encoded += 1
