@@ -29,6 +29,10 @@ class NotWritten(Exception):
         self.yaml = text
 
 
+def _null(representer: Any, _data: None) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
 def _round_trip() -> Any:
     from ruamel.yaml import YAML  # imported here: only the editor needs it, not the daemon's loop
 
@@ -36,6 +40,7 @@ def _round_trip() -> Any:
     y.preserve_quotes = True
     y.width = 4096
     y.indent(mapping=2, sequence=4, offset=2)  # "  - name: …", as config.yaml writes lists
+    y.representer.add_representer(type(None), _null)  # keep "key: null" as the user wrote it, not "key:"
     return y
 
 

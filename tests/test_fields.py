@@ -131,3 +131,24 @@ def test_bench_fields_figure_on_a_few_forms() -> None:
     assert fig["sheet"]["straight"]["fields_right"] >= 0.9 and fig["sheet"]["shifted"]["fields_right"] >= 0.9
     assert fig["fixed_boxes"]["shifted"]["fields_right"] < fig["sheet"]["shifted"]["fields_right"] - 0.3
     assert len(field_lines(fig)) == 5
+
+
+def test_editor_rewrite_of_the_shipped_config_changes_only_its_fields() -> None:
+    """The field editor's rewrite keeps every other line of config.yaml as written (nulls,
+    comments, spacing), and an edited field keeps its comments and the keys the page does not set."""
+    import difflib
+
+    from edge.config_edit import validate_text, with_field
+    from tests.imaging import REPO
+
+    text = (REPO / "config.yaml").read_text(encoding="utf-8")
+    out = with_field(text, {"name": "water", "region": [0.1, 0.2, 0.3, 0.4], "format": "#####"})
+    changed = [line for line in difflib.unified_diff(text.splitlines(), out.splitlines(), n=0, lineterm="")
+               if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert changed == ["-fields: []", "+fields:", "+  - name: water", "+    region: [0.1, 0.2, 0.3, 0.4]",
+                       "+    format: '#####'"]
+    assert validate_text(out, None).fields[0].format == "#####"
+    again = with_field(out.replace("  - name: water\n", "  - name: water  # the cellar meter\n    min: 10\n"),
+                       {"name": "water", "region": [0.2, 0.2, 0.3, 0.4], "format": None})
+    assert "  - name: water  # the cellar meter\n    min: 10\n    region: [0.2, 0.2, 0.3, 0.4]\n" in again
+    assert "format" not in again.split("fields:")[-1].split("#  - name")[0]
