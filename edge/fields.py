@@ -166,7 +166,7 @@ class FieldTracker:
             if cfg.name in self._stable and self._stable[cfg.name] == key:
                 continue
             self._stable[cfg.name] = key
-            self.current[cfg.name] = raw
+            self.current = {**self.current, cfg.name: raw}  # a new dict: the HTTP thread reads it unlocked
             if raw.status == "ok" and raw.number is not None:
                 self.last[cfg.name] = Accepted(float(raw.number), ts)
                 self.accepted[cfg.name] += 1
