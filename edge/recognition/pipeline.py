@@ -15,9 +15,10 @@ from edge.config import Config
 from edge.recognition.classify import Classifier
 from edge.recognition.detect import find_regions, light_on_dark
 from edge.recognition.normalize import normalize_region
+from edge.recognition.orient import MIN_TURN, Upright, row_angle
 from edge.recognition.read import group_numbers
 from edge.recognition.split import pick_alternatives
-from edge.types import Digit, FrameResult, GrayImage
+from edge.types import Digit, FrameResult, GrayImage, Region
 
 
 def to_gray(image: npt.NDArray[np.uint8]) -> GrayImage:
@@ -50,7 +51,12 @@ class Pipeline:
         if light_on_dark(gray, self.detect_cfg):
             gray = cv2.bitwise_not(gray)  # every stage below reads dark ink on light paper
         t1 = time.perf_counter()
-        regions = find_regions(gray, self.detect_cfg, alternatives=True, still=self.still, cut=not self.still)
+        regions = self._regions(gray)
+        upright: Upright | None = None
+        if self.detect_cfg.turn_upright and abs(angle := row_angle(regions)) >= MIN_TURN:
+            upright = Upright.turn(gray, angle)  # rows of digits at 8-40°: read them upright
+            gray = upright.image
+            regions = self._regions(gray)
         t2 = time.perf_counter()
         crops = np.stack([normalize_region(gray, r) for r in regions]) if regions else np.zeros(
             (0, 28, 28), np.uint8
@@ -58,17 +64,18 @@ class Pipeline:
         t3 = time.perf_counter()
         predictions = self.classifier.predict(crops)
         t4 = time.perf_counter()
-        keep = pick_alternatives(regions, predictions)  # touching digits: whole or cut
-        digits = [
-            Digit(predictions[i].digit, predictions[i].confidence, regions[i].box, regions[i].clipped)
-            for i in keep
-            if predictions[i].confidence >= self.min_confidence and predictions[i].confidence > predictions[i].not_digit
-        ]
+        keep = pick_alternatives(regions, predictions, self.detect_cfg)  # touching digits: whole or cut
+        boxes = [r.box for r in regions] if upright is None else [upright.box_back(r) for r in regions]
+        picked = [i for i in keep if predictions[i].confidence >= self.min_confidence
+                  and predictions[i].confidence > predictions[i].not_digit]
         clipped = 0
         if not self.still:  # a digit cut by the frame's edge is not read (a guess), only counted
             clipped = len({regions[i].group for i in keep if regions[i].clipped})
-            digits = [d for d in digits if not d.clipped]
-        ordered, numbers = group_numbers(digits, self.gap_factor)
+            picked = [i for i in picked if not regions[i].clipped]
+        digits = [Digit(predictions[i].digit, predictions[i].confidence, boxes[i], regions[i].clipped) for i in picked]
+        # A turned sheet's rows and gaps are told in the upright picture; boxes are the frame's.
+        layout = None if upright is None else {id(d): regions[i].box for d, i in zip(digits, picked, strict=True)}
+        ordered, numbers = group_numbers(digits, self.gap_factor, layout)
         t5 = time.perf_counter()
         stage_ms = {
             "gray": (t1 - t0) * 1e3,
@@ -78,4 +85,7 @@ class Pipeline:
             "read": (t5 - t4) * 1e3,
         }
         return FrameResult(ordered, numbers, (t5 - t0) * 1e3, stage_ms, regions=len(keep),
-                           candidates=tuple(regions[i].box for i in keep), clipped=clipped)
+                           candidates=tuple(boxes[i] for i in keep), clipped=clipped)
+
+    def _regions(self, gray: GrayImage) -> list[Region]:
+        return find_regions(gray, self.detect_cfg, alternatives=True, still=self.still, cut=not self.still)
