@@ -33,6 +33,9 @@ def to_gray(image: npt.NDArray[np.uint8]) -> GrayImage:
     raise ValueError(f"unsupported image shape {image.shape}")
 
 
+EDGE_PIECE = 0.35  # in a still, ink at the edge this much shorter than its tallest digit is no digit
+
+
 class Pipeline:
     """Composes the pure stages around one classifier. Thread-confined: one per loop."""
 
@@ -72,6 +75,9 @@ class Pipeline:
         if not self.still:  # a digit cut by the frame's edge is not read (a guess), only counted
             clipped = len({regions[i].group for i in keep if regions[i].clipped})
             picked = [i for i in picked if not regions[i].clipped]
+        elif picked:  # a tight crop's corners: a speck or the edge of something else, not a digit
+            tallest = max(regions[i].box.h for i in picked)
+            picked = [i for i in picked if not regions[i].clipped or regions[i].box.h >= EDGE_PIECE * tallest]
         digits = [Digit(predictions[i].digit, predictions[i].confidence, boxes[i], regions[i].clipped) for i in picked]
         # A turned sheet's rows and gaps are told in the upright picture; boxes are the frame's.
         layout = None if upright is None else {id(d): regions[i].box for d, i in zip(digits, picked, strict=True)}
