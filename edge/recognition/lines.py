@@ -25,6 +25,7 @@ EDGE = 3  # quarter-size pixels along the frame's edges left out of the line sea
 LONE_FRAC = 0.75  # ... and a lone line at least this long
 STILL_LONG_FRAC = 0.9  # ... in a photo somebody took of their digits: ruling crosses it
 ACROSS_FACTOR = 1.5  # ... or runs longer than this x the photo's other side (a cheque's baseline)
+DENSE_WEAK = 0.25  # a weak mask inking more than this share of the frame may be texture
 LONG_FRAC = 0.3  # a ruling piece is at least this long (fraction of the frame's width/height)
 
 
@@ -50,29 +51,16 @@ def remove_lines(ink: GrayImage, weak: GrayImage | None = None, long_frac: float
         out: GrayImage = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)
         return np.where(out >= 128, ink, 0).astype(np.uint8)
     src = ink if weak is None else weak
-    half = cv2.resize(src, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    _, half = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)
-    quarter = cv2.resize(half, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
-    # The frame's own edges are no ruling (vignetting makes a faint band along them).
-    edge = EDGE if min(h, w) >= 256 else 1  # a small scan's baseline runs close to its edge
-    quarter[:edge, :] = 0
-    quarter[-edge:, :] = 0
-    quarter[:, :edge] = 0
-    quarter[:, -edge:] = 0
-    length = max(9, int(KERNEL_FRAC * min(h, w) / 2)) | 1
-    found: list[GrayImage | None] = []  # per direction (horizontal, vertical), half size
-    boxes: list[tuple[int, int, int, int]] = []
-    for vertical in (False, True):
-        img = quarter.T if vertical else quarter
-        angle = _dominant_angle(np.ascontiguousarray(img))
-        lines = _long_lines(half, angle, length, vertical, long_frac) if angle is not None else []
-        if not lines:
-            found.append(None)
-            continue
-        mask = np.zeros_like(half)
-        cv2.drawContours(mask, lines, -1, 255, cv2.FILLED)
-        found.append(mask)
-        boxes.extend(cv2.boundingRect(c) for c in lines)
+    found, boxes = _find_lines(src, long_frac)
+    if src is weak and cv2.countNonZero(weak) > DENSE_WEAK * weak.size:
+        # A faint line is continuous in ``weak``; but on a patterned ground (a cheque's
+        # security print) ``weak`` is texture all over and a line may not stand out: look
+        # in ``ink`` too, and take the lines of both.
+        more, more_boxes = _find_lines(ink, long_frac)
+        if more_boxes:
+            found = [a if b is None else b if a is None else a | b for a, b in zip(found, more, strict=True)]
+            boxes += more_boxes
+            src = ink  # a line crossing strokes is told by its run across them in ink, not in texture
     if not boxes:
         return ink
     # Work at full size only where the lines are (one stray line: a thin band).
@@ -104,6 +92,36 @@ def remove_lines(ink: GrayImage, weak: GrayImage | None = None, long_frac: float
     clean: GrayImage = ink.copy()
     clean[roi] = clean_roi
     return clean
+
+
+def _find_lines(src: GrayImage, long_frac: float) -> tuple[list[GrayImage | None], list[tuple[int, int, int, int]]]:
+    """Where the long lines of ``src`` are: per direction (horizontal, vertical) a half-size
+    mask or None, and their half-size bounding boxes."""
+    h, w = src.shape
+    half = cv2.resize(src, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    _, half = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)
+    quarter = cv2.resize(half, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+    # The frame's own edges are no ruling (vignetting makes a faint band along them).
+    edge = EDGE if min(h, w) >= 256 else 1  # a small scan's baseline runs close to its edge
+    quarter[:edge, :] = 0
+    quarter[-edge:, :] = 0
+    quarter[:, :edge] = 0
+    quarter[:, -edge:] = 0
+    length = max(9, int(KERNEL_FRAC * min(h, w) / 2)) | 1
+    found: list[GrayImage | None] = []  # per direction (horizontal, vertical), half size
+    boxes: list[tuple[int, int, int, int]] = []
+    for vertical in (False, True):
+        img = quarter.T if vertical else quarter
+        angle = _dominant_angle(np.ascontiguousarray(img))
+        lines = _long_lines(half, angle, length, vertical, long_frac) if angle is not None else []
+        if not lines:
+            found.append(None)
+            continue
+        mask = np.zeros_like(half)
+        cv2.drawContours(mask, lines, -1, 255, cv2.FILLED)
+        found.append(mask)
+        boxes.extend(cv2.boundingRect(c) for c in lines)
+    return found, boxes
 
 
 def _long_lines(half: GrayImage, angle: float, length: int, vertical: bool,
