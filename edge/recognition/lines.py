@@ -11,6 +11,7 @@ stroke the gap is bridged again by a short closing across the line, limited to t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -26,6 +27,8 @@ LONE_FRAC = 0.75  # ... and a lone line at least this long
 STILL_LONG_FRAC = 0.9  # ... in a photo somebody took of their digits: ruling crosses it
 ACROSS_FACTOR = 1.5  # ... or runs longer than this x the photo's other side (a cheque's baseline)
 DENSE_WEAK = 0.25  # a weak mask inking more than this share of the frame may be texture
+ROW_TOLERANCE = 2.0  # half-size pixels across a line that its broken pieces may stray
+ROW_INKED = 0.5  # ... and the share of its length they cover at least
 LONG_FRAC = 0.3  # a ruling piece is at least this long (fraction of the frame's width/height)
 
 
@@ -145,11 +148,43 @@ def _long_lines(half: GrayImage, angle: float, length: int, vertical: bool,
         span = min(span, ACROSS_FACTOR * across)
     contours, _ = cv2.findContours(opened, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     long = [c for c in contours if max(cv2.boundingRect(c)[2:]) >= span]
+    lengths = [max(cv2.boundingRect(c)[2:]) for c in long]
+    if not long:  # digits standing on the line cut it where they touch: its pieces, in a row
+        long, extent = _in_a_row(contours, angle, vertical, span)
+        lengths = [extent] if long else []
     # One line alone is no ruling unless it runs nearly across the frame: a big "1" or
     # a "7"'s stem in a tight photo is a long straight stroke too.
-    if len(long) == 1 and max(cv2.boundingRect(long[0])[2:]) < LONE_FRAC * span / long_frac:
+    if len(lengths) == 1 and lengths[0] < LONE_FRAC * span / long_frac:
         return []
     return long
+
+
+def _in_a_row(contours: Sequence[npt.NDArray[np.int32]], angle: float, vertical: bool,
+              span: float) -> tuple[list[npt.NDArray[np.int32]], float]:
+    """The pieces of one broken line: on one line at ``angle`` (within 2 px across it),
+    reaching ``span`` from the first to the last and inked along half of that at least."""
+    if len(contours) < 2:
+        return [], 0.0
+    cos, sin = math.cos(angle), math.sin(angle)
+    pieces = []
+    for k, c in enumerate(contours):
+        pts = c.reshape(-1, 2).astype(np.float64)
+        x, y = (pts[:, 1], pts[:, 0]) if vertical else (pts[:, 0], pts[:, 1])
+        along, across = x * cos + y * sin, y * cos - x * sin
+        pieces.append((float(across.mean()), float(along.min()), float(along.max()), k))
+    pieces.sort()
+    best: tuple[list[int], float] = ([], 0.0)
+    start = 0
+    for end in range(1, len(pieces) + 1):
+        if end < len(pieces) and pieces[end][0] - pieces[end - 1][0] <= ROW_TOLERANCE:
+            continue
+        row = pieces[start:end]
+        start = end
+        extent = max(p[2] for p in row) - min(p[1] for p in row)
+        inked = sum(p[2] - p[1] for p in row)
+        if len(row) > 1 and extent >= span and inked >= ROW_INKED * extent and extent > best[1]:
+            best = ([p[3] for p in row], extent)
+    return [contours[k] for k in best[0]], best[1]
 
 
 def _dominant_angle(img: GrayImage) -> float | None:
