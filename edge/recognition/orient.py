@@ -4,8 +4,11 @@ The classifier learnt upright digits (MNIST, ±12° of augmentation), and a shee
 turned by 20–30° turns every digit with it. A single digit does not say which way is up, but
 a row of them does: neighbouring digits of one number sit side by side along the row. So the
 angle is the median direction from each digit-sized region to its nearest neighbour along a
-row; when it is clearly off horizontal, the frame is turned upright (on a canvas big enough
-to lose nothing) and read again, and what was read there is mapped back to frame pixels.
+row. From 12° each digit's crop is turned back before it is classified (cheap), and rows
+and gaps are told as if the frame were upright. From 16° the detector's own work suffers too
+(cuts between touching digits lean too far, pieces merge across the row), so the frame is
+turned upright (on a canvas big enough to lose nothing) and read again, and what was read
+there is mapped back to frame pixels: twice the detection, only for such frames.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy.typing as npt
 from edge.types import Box, GrayImage, Region
 
 MIN_TURN = 12.0  # degrees: below this the reader copes as it is (rows are chained at ±15°)
+REDETECT_TURN = 16.0  # degrees: from here the frame is turned and detected again
 MAX_TURN = 45.0  # neighbours further off horizontal are in the line above or below
 NEAR = 2.0  # a neighbour along the row is at most this x the digits' height away
 MIN_PAIRS = 2  # neighbour pairs needed before an angle is believed ...
@@ -53,6 +57,18 @@ def row_angle(regions: Sequence[Region]) -> float:
         return mid if abs(mid) >= LONE_PAIR_TURN else 0.0
     spread = float(np.sort(np.abs(found - mid))[len(found) // 2])
     return mid if spread <= MAX_SPREAD else 0.0
+
+
+def turned_back(box: Box, angle: float, shape: tuple[int, ...]) -> Box:
+    """Where ``box`` would lie with the frame turned clockwise by ``angle`` degrees about its
+    centre (its size kept): rows and gaps between digits are told there."""
+    h, w = shape[0], shape[1]
+    rad = math.radians(angle)
+    dx, dy = box.cx - w / 2, box.cy - h / 2
+    # Clockwise in the picture (y down) undoes rows rising to the right.
+    cx = w / 2 + dx * math.cos(rad) - dy * math.sin(rad)
+    cy = h / 2 + dx * math.sin(rad) + dy * math.cos(rad)
+    return Box(round(cx - box.w / 2), round(cy - box.h / 2), box.w, box.h)
 
 
 @dataclass(frozen=True)

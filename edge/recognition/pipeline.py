@@ -15,7 +15,7 @@ from edge.config import Config
 from edge.recognition.classify import Classifier
 from edge.recognition.detect import find_regions, light_on_dark
 from edge.recognition.normalize import normalize_region
-from edge.recognition.orient import MIN_TURN, Upright, row_angle
+from edge.recognition.orient import MIN_TURN, REDETECT_TURN, Upright, row_angle, turned_back
 from edge.recognition.read import group_numbers
 from edge.recognition.split import pick_alternatives
 from edge.types import Digit, FrameResult, GrayImage, Region
@@ -55,20 +55,22 @@ class Pipeline:
             gray = cv2.bitwise_not(gray)  # every stage below reads dark ink on light paper
         t1 = time.perf_counter()
         regions = self._regions(gray)
+        # Rows of digits at 12-45°: each digit is turned with them; read it turned back.
+        angle = row_angle(regions) if self.detect_cfg.turn_upright else 0.0
+        turn = angle if abs(angle) >= MIN_TURN else 0.0
         upright: Upright | None = None
-        if self.detect_cfg.turn_upright and abs(angle := row_angle(regions)) >= MIN_TURN:
-            upright = Upright.turn(gray, angle)  # rows of digits at 8-40°: read them upright
-            gray = upright.image
+        if abs(turn) >= REDETECT_TURN:  # so far that detection suffers too: detect upright
+            upright = Upright.turn(gray, turn)
+            gray, turn = upright.image, 0.0
             regions = self._regions(gray)
         t2 = time.perf_counter()
-        crops = np.stack([normalize_region(gray, r) for r in regions]) if regions else np.zeros(
+        crops = np.stack([normalize_region(gray, r, turn=turn) for r in regions]) if regions else np.zeros(
             (0, 28, 28), np.uint8
         )
         t3 = time.perf_counter()
         predictions = self.classifier.predict(crops)
         t4 = time.perf_counter()
         keep = pick_alternatives(regions, predictions, self.detect_cfg)  # touching digits: whole or cut
-        boxes = [r.box for r in regions] if upright is None else [upright.box_back(r) for r in regions]
         picked = [i for i in keep if predictions[i].confidence >= self.min_confidence
                   and predictions[i].confidence > predictions[i].not_digit]
         clipped = 0
@@ -78,9 +80,15 @@ class Pipeline:
         elif picked:  # a tight crop's corners: a speck or the edge of something else, not a digit
             tallest = max(regions[i].box.h for i in picked)
             picked = [i for i in picked if not regions[i].clipped or regions[i].box.h >= EDGE_PIECE * tallest]
-        digits = [Digit(predictions[i].digit, predictions[i].confidence, boxes[i], regions[i].clipped) for i in picked]
-        # A turned sheet's rows and gaps are told in the upright picture; boxes are the frame's.
-        layout = None if upright is None else {id(d): regions[i].box for d, i in zip(digits, picked, strict=True)}
+        boxes = [r.box for r in regions] if upright is None else [upright.box_back(r) for r in regions]
+        digits = [Digit(predictions[i].digit, predictions[i].confidence, boxes[i], regions[i].clipped)
+                  for i in picked]
+        # A turned sheet's rows and gaps are told as if it were upright.
+        layout = None
+        if upright is not None:
+            layout = {id(d): regions[i].box for d, i in zip(digits, picked, strict=True)}
+        elif turn:
+            layout = {id(d): turned_back(d.box, turn, gray.shape) for d in digits}
         ordered, numbers = group_numbers(digits, self.gap_factor, layout)
         t5 = time.perf_counter()
         stage_ms = {

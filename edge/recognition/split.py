@@ -34,7 +34,7 @@ MAX_DIGITS = 6  # most digits one ink blob is read as
 MINIMUM_REACH = 0.12  # a lattice cut point is a column with the least ink within this x height
 MINIMUM_INK = 0.6  # ... and less than this x the blob's inkiest column
 MERGE_NEAR = 0.08  # cut points closer than this x height are one
-MAX_POINTS = 14  # inner cut points at most (the thinnest kept): bounds the segments per blob
+POINTS_PER_DIGIT = 2  # inner cut points at most per digit of the likeliest count, + 2 (the thinnest kept)
 
 
 class _Confident(Protocol):  # edge.recognition.classify.Prediction, without importing the runtime
@@ -76,6 +76,8 @@ def split_group(box: Box, mask: GrayImage, cfg: DetectConfig, alternatives: bool
         return _cut(ink, guess)
     counts = [n for n in sorted({max(2, guess - 1), guess, guess + 1})  # the tuning scenes' right count:
               if n <= MAX_DIGITS and box.w / n >= MIN_PART * box.h]  # guess 75%, guess + 1 24%
+    if not counts:
+        return whole  # more digits than one blob is read as
     nodes = _cut_points(ink, counts)
     if len(nodes) < 3:
         return whole
@@ -128,8 +130,9 @@ def _cut_points(ink: _Ink, counts: Sequence[int]) -> list[tuple[int, int]]:
                 points[-1] = c
             continue
         points.append(c)
-    if len(points) > MAX_POINTS:
-        points = sorted(sorted(points, key=lambda c: float(cols[c]))[:MAX_POINTS])
+    most = POINTS_PER_DIGIT * max(counts) + 2  # bounds the segments, so the crops, per blob
+    if len(points) > most:
+        points = sorted(sorted(points, key=lambda c: float(cols[c]))[:most])
     return [(0, 0), *((c, _runs_at(ink, c)) for c in points), (ink.span, 0)]
 
 
