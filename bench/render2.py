@@ -91,6 +91,7 @@ class Look:
     jpeg: int = 85
     numbers: tuple[int, int] = (1, 3)  # numbers per scene, min and max
     count: tuple[int, int] = (1, 4)  # digits per number, min and max
+    spacing: float | None = None  # gap between a number's digits / height (None: 0.12-0.4; < 0: they overlap)
 
 
 def _field(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> F32:
@@ -253,6 +254,8 @@ def render(seed: int, glyphs: GlyphSource, look: Look, kinds: tuple[str, ...] = 
             h = min(row_h - 2, max(8, round(look.height * rng.uniform(0.92, 1.08))))
             alphas.append(trajectory_alpha(rng, glyphs.pick(rng, d), h, max(1.0, look.pen * h)))
         spaces = [look.height * rng.uniform(0.12, 0.4) for _ in labels]
+        if look.spacing is not None:  # drawn anyway, so the rest of the scene stays as it was
+            spaces = [look.height * look.spacing for _ in labels]
         spot = None
         while alphas and spot is None:  # drop digits until the number fits the frame
             total_w = int(sum(a.shape[1] for a in alphas) + sum(spaces[1 : len(alphas)]) + 2)

@@ -38,6 +38,7 @@ CONDITIONS: dict[str, tuple[str, list[Any], str]] = {
     "chalk on a board, share skipped": ("chalk", [0.0, 0.1, 0.2, 0.3, 0.4], "{:.0%}"),
     "ink colour": ("ink", list(INKS), "{}"),
     "paper colour": ("paper", list(PAPERS), "{}"),
+    "digit spacing, % of height (< 0: touching)": ("spacing", [-0.08, -0.04, 0.0, 0.04, 0.1, 0.2], "{:+.0%}"),
 }
 
 

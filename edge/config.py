@@ -168,6 +168,9 @@ class DetectConfig(Section):
     remove_lines: bool = Field(True, description="cut ruled/squared paper lines out of the ink")
     merge_broken: bool = Field(True, description="join the pieces of a digit drawn with broken strokes")
     split_touching: bool = Field(True, description="cut regions much wider than a digit into digits")
+    turn_upright: bool = Field(
+        True, description="read a sheet whose rows of digits run at 8-40 degrees turned upright"
+    )
     split_aspect: float = Field(
         1.3, gt=0.5, le=10, description="a region wider than this x its height is split"
     )

@@ -97,6 +97,8 @@ class Region:
     parts: int = 1
     prior: float = 0.0  # what the shape says for this way of reading the group (log-odds)
     clipped: bool = False  # touches the image's edge (read only in stills: a tight crop)
+    # ... or as a lattice: the whole (parts=1) and segments (parts=0) between cut points i, j
+    span: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

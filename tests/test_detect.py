@@ -84,6 +84,58 @@ def test_touching_digits_are_split(tmp_path: Path, pipeline: Pipeline, text: str
     assert matched([d.box for d in result.digits], truth) == len(text)
 
 
+def test_a_long_string_of_touching_digits_is_not_taken_for_a_dash(tmp_path: Path, pipeline: Pipeline) -> None:
+    """Six touching digits make one blob four times wider than tall (a cheque's "250007"):
+    it is cut into digits, not dropped as an underline."""
+    canvas = paper(640, 480, seed=3)
+    truth = draw_number(canvas, "250007", 60, 170, 60, seed=1, spacing=-0.05)
+    image = photo(tmp_path, canvas)
+    whole = find_regions(gray_of(image), DetectConfig(split_touching=False))
+    assert len(whole) == 1 and whole[0].box.w > 3 * whole[0].box.h, "the test needs one blob wider than 3x its height"
+    result = pipeline.process(image)
+    assert matched([d.box for d in result.digits], truth) >= 4
+    assert result.numbers and result.numbers[0].value.startswith("25")
+
+
+def test_cut_points_are_chosen_by_what_the_segments_read() -> None:
+    """A lattice of 4 cut points: the path whose segments read surest wins over the
+    whole, and over a path through a point that leaves a poor segment."""
+    class P:
+        def __init__(self, confidence: float) -> None:
+            self.confidence = confidence
+
+    def seg(x: int, w: int, span: tuple[int, int]) -> Region:
+        return Region(Box(x, 0, w, 40), group=0, parts=0, span=span)
+
+    lattice = [Region(Box(0, 0, 60, 40), group=0, parts=1, prior=0.0, span=(0, 3)),
+               seg(0, 28, (0, 1)), seg(0, 40, (0, 2)), seg(28, 32, (1, 3)), seg(40, 20, (2, 3)),
+               Region(Box(90, 0, 20, 40), group=1)]
+    assert pick_alternatives(lattice, [P(0.4), P(0.97), P(0.95), P(0.98), P(0.3), P(0.9)]) == [1, 3, 5]
+    assert pick_alternatives(lattice, [P(0.4), P(0.3), P(0.97), P(0.5), P(0.96), P(0.9)]) == [2, 4, 5]
+    assert pick_alternatives(lattice, [P(0.99), P(0.3), P(0.5), P(0.5), P(0.4), P(0.9)]) == [0, 5]
+
+
+# Each of these is misread with detect.turn_upright off (the digits turned, or the row split).
+@pytest.mark.parametrize(("text", "angle", "seed"),
+                         [("4725", -25, 1), ("4725", -25, 2), ("4725", 30, 1), ("4725", 30, 2), ("3861", -25, 0)])
+def test_a_turned_sheet_is_read_upright(tmp_path: Path, pipeline: Pipeline, text: str, angle: float,
+                                        seed: int) -> None:
+    """A sheet turned by 25-30°: its digits are turned too, beyond what the model learnt.
+    The row's direction says which way is up; the boxes come back in the photo's pixels."""
+    canvas = paper(640, 480, seed=1)
+    truth = draw_number(canvas, text, 200, 200, 60, seed=seed)
+    turn = cv2.getRotationMatrix2D((320, 240), angle, 1.0)
+    canvas = cv2.warpAffine(canvas, turn, (640, 480), borderMode=cv2.BORDER_REFLECT)
+    image = photo(tmp_path, canvas)
+    result = pipeline.process(image)
+    assert [n.value for n in result.numbers] == [text]
+    off = Pipeline(pipeline.classifier, Config(detect=DetectConfig(turn_upright=False))).process(image)
+    assert [n.value for n in off.numbers] != [text], "the test needs a turn the reader cannot take as it is"
+    for (x, y, w, h), digit in zip(truth, result.digits, strict=True):
+        cx, cy = turn @ np.array([x + w / 2, y + h / 2, 1.0])
+        assert abs(digit.box.cx - cx) < 0.25 * h and abs(digit.box.cy - cy) < 0.25 * h, (digit.box, cx, cy)
+
+
 def rule(canvas: Canvas, step: int, vertical: bool, angle_deg: float = 0.0, dark: float = 0.55) -> None:
     """Blue-grey paper ruling across the whole sheet (lines multiply the paper)."""
     h, w = canvas.shape[:2]
@@ -151,7 +203,7 @@ def test_a_cut_that_leaves_no_digit_is_not_offered() -> None:
     cv2.ellipse(mask, (56, 20), (13, 18), 0, 0, 360, 255, 3)
     cv2.line(mask, (2, 36), (44, 30), 255, 3)
     offered = split_group(Box(0, 0, 72, 40), mask, DetectConfig(), alternatives=True)
-    assert [parts for _, _, parts, _ in offered] == [1]
+    assert [piece.parts for piece in offered] == [1]
 
 
 def test_specks_lines_blobs_and_sheet_edges_are_ignored(tmp_path: Path) -> None:

@@ -36,6 +36,8 @@ INK_SHORTFALL = 0.75  # a digit's ink box may be this much of the height it was 
 FAINT_FLOOR = 0.05  # the ink threshold never drops below this (paper texture, sensor noise)
 STRONG = 2.5  # a one-pixel stroke is kept when this x min_contrast darker than the paper
 VALLEY = 0.45  # a stroke's ink is darker than the paper beside it by this x min_contrast
+MAX_STRING = 8.0  # a region up to this x wider than tall may be touching digits (a cheque's "3010")
+TALL_COLUMN, STRING_COLUMNS = 0.4, 0.3  # ... when this share of its columns has ink across 40% of it
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -82,15 +84,17 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False,
             continue
         clipped = _touches_edge(box, ink.shape)
         mask = _group_mask(ink, contours, box, ids)
+        if box.w > 3 * box.h and _dash(mask):
+            continue
         if not _plausible_ink(box, mask, cfg, len(ids)) or not _on_paper(work, box, mask):
             continue
         outline = sum(cv2.arcLength(contours[i], True) for i in ids)
         if not _pen_strokes(work, box, mask, outline, cfg):
             continue
         gid = len(regions)
-        for part_box, part_mask, parts, prior in split_group(box, mask, cfg, alternatives):
-            regions.append(_to_frame(part_box, part_mask, scale, (h0, w0), gid, parts, prior,
-                                     is_cut or (clipped and _touches_edge(part_box, ink.shape))))
+        for piece in split_group(box, mask, cfg, alternatives):
+            regions.append(_to_frame(piece.box, piece.mask, scale, (h0, w0), gid, piece.parts, piece.prior,
+                                     is_cut or (clipped and _touches_edge(piece.box, ink.shape)), piece.span))
     return regions
 
 
@@ -322,10 +326,22 @@ def _plausible_box(box: Box, shape: tuple[int, ...], cfg: DetectConfig, scale: f
     tallest = fh if still else cfg.max_height_frac * fh
     if box.h < max(4.0, INK_SHORTFALL * cfg.min_height_px * scale) or box.h > tallest:
         return False
-    if box.w > 3 * box.h:  # a dash, an underline, a stray line
+    if box.w > MAX_STRING * box.h:  # a dash, an underline, a stray line
         return False
     # Cut by the frame's edge (or the sheet's): not readable.
     return still or not (min(fh, fw) > 64 and _touches_edge(box, shape))
+
+
+def _dash(mask: GrayImage) -> bool:
+    """A dash, an underline or a stray line, not a string of touching digits: in few of its
+    columns does the ink reach across much of the height (digits' strokes do in most)."""
+    h = mask.shape[0]
+    rows = np.arange(h)[:, None]
+    on = mask > 0
+    top = np.where(on, rows, h).min(axis=0)
+    bottom = np.where(on, rows, -1).max(axis=0)
+    tall = (bottom - top + 1) >= TALL_COLUMN * h
+    return bool(np.count_nonzero(tall) < STRING_COLUMNS * mask.shape[1])
 
 
 def _touches_edge(box: Box, shape: tuple[int, ...]) -> bool:
@@ -386,11 +402,13 @@ def _pen_strokes(gray: GrayImage, box: Box, mask: GrayImage, outline: float, cfg
 
 
 def _to_frame(box: Box, mask: GrayImage, scale: float, shape: tuple[int, int], group: int,
-              parts: int, prior: float, clipped: bool = False) -> Region:
+              parts: int, prior: float, clipped: bool = False, span: tuple[int, int] | None = None) -> Region:
     if scale >= 1.0:
-        return Region(box, np.ascontiguousarray(mask), group=group, parts=parts, prior=prior, clipped=clipped)
+        return Region(box, np.ascontiguousarray(mask), group=group, parts=parts, prior=prior, clipped=clipped,
+                      span=span)
     fh, fw = shape
     x, y = int(box.x / scale), int(box.y / scale)
     x2, y2 = min(fw, int(np.ceil(box.x2 / scale))), min(fh, int(np.ceil(box.y2 / scale)))
     big = cv2.resize(mask, (max(1, x2 - x), max(1, y2 - y)), interpolation=cv2.INTER_NEAREST)
-    return Region(Box(x, y, x2 - x, y2 - y), big, group=group, parts=parts, prior=prior, clipped=clipped)
+    return Region(Box(x, y, x2 - x, y2 - y), big, group=group, parts=parts, prior=prior, clipped=clipped,
+                  span=span)

@@ -11,6 +11,7 @@ stroke the gap is bridged again by a short closing across the line, limited to t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -25,6 +26,9 @@ EDGE = 3  # quarter-size pixels along the frame's edges left out of the line sea
 LONE_FRAC = 0.75  # ... and a lone line at least this long
 STILL_LONG_FRAC = 0.9  # ... in a photo somebody took of their digits: ruling crosses it
 ACROSS_FACTOR = 1.5  # ... or runs longer than this x the photo's other side (a cheque's baseline)
+DENSE_WEAK = 0.25  # a weak mask inking more than this share of the frame may be texture
+ROW_TOLERANCE = 2.0  # half-size pixels across a line that its broken pieces may stray
+ROW_INKED = 0.5  # ... and the share of its length they cover at least
 LONG_FRAC = 0.3  # a ruling piece is at least this long (fraction of the frame's width/height)
 
 
@@ -50,29 +54,16 @@ def remove_lines(ink: GrayImage, weak: GrayImage | None = None, long_frac: float
         out: GrayImage = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)
         return np.where(out >= 128, ink, 0).astype(np.uint8)
     src = ink if weak is None else weak
-    half = cv2.resize(src, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    _, half = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)
-    quarter = cv2.resize(half, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
-    # The frame's own edges are no ruling (vignetting makes a faint band along them).
-    edge = EDGE if min(h, w) >= 256 else 1  # a small scan's baseline runs close to its edge
-    quarter[:edge, :] = 0
-    quarter[-edge:, :] = 0
-    quarter[:, :edge] = 0
-    quarter[:, -edge:] = 0
-    length = max(9, int(KERNEL_FRAC * min(h, w) / 2)) | 1
-    found: list[GrayImage | None] = []  # per direction (horizontal, vertical), half size
-    boxes: list[tuple[int, int, int, int]] = []
-    for vertical in (False, True):
-        img = quarter.T if vertical else quarter
-        angle = _dominant_angle(np.ascontiguousarray(img))
-        lines = _long_lines(half, angle, length, vertical, long_frac) if angle is not None else []
-        if not lines:
-            found.append(None)
-            continue
-        mask = np.zeros_like(half)
-        cv2.drawContours(mask, lines, -1, 255, cv2.FILLED)
-        found.append(mask)
-        boxes.extend(cv2.boundingRect(c) for c in lines)
+    found, boxes = _find_lines(src, long_frac)
+    if src is weak and cv2.countNonZero(weak) > DENSE_WEAK * weak.size:
+        # A faint line is continuous in ``weak``; but on a patterned ground (a cheque's
+        # security print) ``weak`` is texture all over and a line may not stand out: look
+        # in ``ink`` too, and take the lines of both.
+        more, more_boxes = _find_lines(ink, long_frac)
+        if more_boxes:
+            found = [a if b is None else b if a is None else a | b for a, b in zip(found, more, strict=True)]
+            boxes += more_boxes
+            src = ink  # a line crossing strokes is told by its run across them in ink, not in texture
     if not boxes:
         return ink
     # Work at full size only where the lines are (one stray line: a thin band).
@@ -106,6 +97,36 @@ def remove_lines(ink: GrayImage, weak: GrayImage | None = None, long_frac: float
     return clean
 
 
+def _find_lines(src: GrayImage, long_frac: float) -> tuple[list[GrayImage | None], list[tuple[int, int, int, int]]]:
+    """Where the long lines of ``src`` are: per direction (horizontal, vertical) a half-size
+    mask or None, and their half-size bounding boxes."""
+    h, w = src.shape
+    half = cv2.resize(src, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    _, half = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)
+    quarter = cv2.resize(half, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+    # The frame's own edges are no ruling (vignetting makes a faint band along them).
+    edge = EDGE if min(h, w) >= 256 else 1  # a small scan's baseline runs close to its edge
+    quarter[:edge, :] = 0
+    quarter[-edge:, :] = 0
+    quarter[:, :edge] = 0
+    quarter[:, -edge:] = 0
+    length = max(9, int(KERNEL_FRAC * min(h, w) / 2)) | 1
+    found: list[GrayImage | None] = []  # per direction (horizontal, vertical), half size
+    boxes: list[tuple[int, int, int, int]] = []
+    for vertical in (False, True):
+        img = quarter.T if vertical else quarter
+        angle = _dominant_angle(np.ascontiguousarray(img))
+        lines = _long_lines(half, angle, length, vertical, long_frac) if angle is not None else []
+        if not lines:
+            found.append(None)
+            continue
+        mask = np.zeros_like(half)
+        cv2.drawContours(mask, lines, -1, 255, cv2.FILLED)
+        found.append(mask)
+        boxes.extend(cv2.boundingRect(c) for c in lines)
+    return found, boxes
+
+
 def _long_lines(half: GrayImage, angle: float, length: int, vertical: bool,
                 long_frac: float = LONG_FRAC) -> list[npt.NDArray[np.int32]]:
     """Outlines (half size) of the thin straight runs at ``angle`` long enough to be ruling."""
@@ -127,11 +148,43 @@ def _long_lines(half: GrayImage, angle: float, length: int, vertical: bool,
         span = min(span, ACROSS_FACTOR * across)
     contours, _ = cv2.findContours(opened, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     long = [c for c in contours if max(cv2.boundingRect(c)[2:]) >= span]
+    lengths = [max(cv2.boundingRect(c)[2:]) for c in long]
+    if not long:  # digits standing on the line cut it where they touch: its pieces, in a row
+        long, extent = _in_a_row(contours, angle, vertical, span)
+        lengths = [extent] if long else []
     # One line alone is no ruling unless it runs nearly across the frame: a big "1" or
     # a "7"'s stem in a tight photo is a long straight stroke too.
-    if len(long) == 1 and max(cv2.boundingRect(long[0])[2:]) < LONE_FRAC * span / long_frac:
+    if len(lengths) == 1 and lengths[0] < LONE_FRAC * span / long_frac:
         return []
     return long
+
+
+def _in_a_row(contours: Sequence[npt.NDArray[np.int32]], angle: float, vertical: bool,
+              span: float) -> tuple[list[npt.NDArray[np.int32]], float]:
+    """The pieces of one broken line: on one line at ``angle`` (within 2 px across it),
+    reaching ``span`` from the first to the last and inked along half of that at least."""
+    if len(contours) < 2:
+        return [], 0.0
+    cos, sin = math.cos(angle), math.sin(angle)
+    pieces = []
+    for k, c in enumerate(contours):
+        pts = c.reshape(-1, 2).astype(np.float64)
+        x, y = (pts[:, 1], pts[:, 0]) if vertical else (pts[:, 0], pts[:, 1])
+        along, across = x * cos + y * sin, y * cos - x * sin
+        pieces.append((float(across.mean()), float(along.min()), float(along.max()), k))
+    pieces.sort()
+    best: tuple[list[int], float] = ([], 0.0)
+    start = 0
+    for end in range(1, len(pieces) + 1):
+        if end < len(pieces) and pieces[end][0] - pieces[end - 1][0] <= ROW_TOLERANCE:
+            continue
+        row = pieces[start:end]
+        start = end
+        extent = max(p[2] for p in row) - min(p[1] for p in row)
+        inked = sum(p[2] - p[1] for p in row)
+        if len(row) > 1 and extent >= span and inked >= ROW_INKED * extent and extent > best[1]:
+            best = ([p[3] for p in row], extent)
+    return [contours[k] for k in best[0]], best[1]
 
 
 def _dominant_angle(img: GrayImage) -> float | None:

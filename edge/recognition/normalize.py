@@ -9,6 +9,8 @@ training digits, so training and inference share one definition of "MNIST-style"
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -160,12 +162,13 @@ WORK_SIDE = 40  # crops are reduced to this (longest side) before the ink is mea
 
 
 def normalize_region(gray: GrayImage, region: Region, deskew: bool = False,
-                     work_side: int | None = WORK_SIDE) -> GrayImage:
+                     work_side: int | None = WORK_SIDE, turn: float = 0.0) -> GrayImage:
     """Cut ``region`` from a greyscale frame and make it a 28x28 MNIST-style crop.
 
     A big crop is first reduced to ``work_side`` px (area averaging, its mask too): the
     crop ends up 20 px tall anyway, and the per-pixel statistics then cost the same for
-    a 20 px and a 200 px digit.
+    a 20 px and a 200 px digit. ``turn``: degrees the digit is turned counter-clockwise
+    (its row's angle, ``edge.recognition.orient``); it is turned back upright first.
     """
     b = region.box
     crop = gray[b.y : b.y2, b.x : b.x2]
@@ -181,4 +184,17 @@ def normalize_region(gray: GrayImage, region: Region, deskew: bool = False,
         crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
         if mask is not None:
             mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
-    return fit_to_mnist(ink_from_crop(crop, mask), deskew=deskew)
+    ink = ink_from_crop(crop, mask)
+    return fit_to_mnist(_upright(ink, turn) if turn else ink, deskew=deskew)
+
+
+def _upright(ink: FloatImage, turn: float) -> FloatImage:
+    """``ink`` turned clockwise by ``turn`` degrees, on a canvas that loses none of it."""
+    h, w = ink.shape
+    rad = math.radians(abs(turn))
+    cw = math.ceil(w * math.cos(rad) + h * math.sin(rad))
+    ch = math.ceil(w * math.sin(rad) + h * math.cos(rad))
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), -turn, 1.0)
+    m[0, 2] += (cw - w) / 2
+    m[1, 2] += (ch - h) / 2
+    return np.asarray(cv2.warpAffine(ink, m, (cw, ch), flags=cv2.INTER_LINEAR, borderValue=0.0), np.float32)

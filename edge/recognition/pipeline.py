@@ -15,10 +15,11 @@ from edge.config import Config
 from edge.recognition.classify import Classifier
 from edge.recognition.detect import find_regions, light_on_dark
 from edge.recognition.normalize import normalize_region
+from edge.recognition.orient import MIN_TURN, REDETECT_TURN, Upright, row_angle, turned_back
 from edge.recognition.read import group_numbers
 from edge.recognition.sheet import Sheet, find_sheet
 from edge.recognition.split import pick_alternatives
-from edge.types import Box, Digit, FrameResult, GrayImage, Number
+from edge.types import Box, Digit, FrameResult, GrayImage, Number, Region
 
 
 def to_gray(image: npt.NDArray[np.uint8]) -> GrayImage:
@@ -31,6 +32,9 @@ def to_gray(image: npt.NDArray[np.uint8]) -> GrayImage:
     if image.ndim == 3 and image.shape[2] == 1:
         return image[:, :, 0]
     raise ValueError(f"unsupported image shape {image.shape}")
+
+
+EDGE_PIECE = 0.35  # in a still, ink at the edge this much shorter than its tallest digit is no digit
 
 
 class Pipeline:
@@ -58,27 +62,44 @@ class Pipeline:
         if sheet is not None and rectified:  # read the sheet upright: a turned sheet reads as a straight one
             gray = sheet.rectify(gray)
         t1 = time.perf_counter()
-        regions = find_regions(gray, self.detect_cfg, alternatives=True, still=self.still, cut=not self.still)
+        regions = self._regions(gray)
+        # Rows of digits at 12-45°: each digit is turned with them; read it turned back.
+        angle = row_angle(regions) if self.detect_cfg.turn_upright else 0.0
+        turn = angle if abs(angle) >= MIN_TURN else 0.0
+        upright: Upright | None = None
+        if abs(turn) >= REDETECT_TURN:  # so far that detection suffers too: detect upright
+            upright = Upright.turn(gray, turn)
+            gray, turn = upright.image, 0.0
+            regions = self._regions(gray)
         t2 = time.perf_counter()
-        crops = np.stack([normalize_region(gray, r) for r in regions]) if regions else np.zeros(
+        crops = np.stack([normalize_region(gray, r, turn=turn) for r in regions]) if regions else np.zeros(
             (0, 28, 28), np.uint8
         )
         t3 = time.perf_counter()
         predictions = self.classifier.predict(crops)
         t4 = time.perf_counter()
-        keep = pick_alternatives(regions, predictions)  # touching digits: whole or cut
-        digits = [
-            Digit(predictions[i].digit, predictions[i].confidence, regions[i].box, regions[i].clipped)
-            for i in keep
-            if predictions[i].confidence >= self.min_confidence and predictions[i].confidence > predictions[i].not_digit
-        ]
+        keep = pick_alternatives(regions, predictions, self.detect_cfg)  # touching digits: whole or cut
+        picked = [i for i in keep if predictions[i].confidence >= self.min_confidence
+                  and predictions[i].confidence > predictions[i].not_digit]
         clipped = 0
         if not self.still:  # a digit cut by the frame's edge is not read (a guess), only counted
             clipped = len({regions[i].group for i in keep if regions[i].clipped})
-            digits = [d for d in digits if not d.clipped]
-        ordered, numbers = group_numbers(digits, self.gap_factor)
-        candidates = tuple(regions[i].box for i in keep)
-        if sheet is not None and rectified:
+            picked = [i for i in picked if not regions[i].clipped]
+        elif picked:  # a tight crop's corners: a speck or the edge of something else, not a digit
+            tallest = max(regions[i].box.h for i in picked)
+            picked = [i for i in picked if not regions[i].clipped or regions[i].box.h >= EDGE_PIECE * tallest]
+        boxes = [r.box for r in regions] if upright is None else [upright.box_back(r) for r in regions]
+        digits = [Digit(predictions[i].digit, predictions[i].confidence, boxes[i], regions[i].clipped)
+                  for i in picked]
+        # A turned sheet's rows and gaps are told as if it were upright.
+        layout = None
+        if upright is not None:
+            layout = {id(d): regions[i].box for d, i in zip(digits, picked, strict=True)}
+        elif turn:
+            layout = {id(d): turned_back(d.box, turn, gray.shape) for d in digits}
+        ordered, numbers = group_numbers(digits, self.gap_factor, layout)
+        candidates = tuple(boxes[i] for i in keep)
+        if sheet is not None and rectified:  # read on the upright sheet: boxes back to the frame's pixels
             ordered, numbers, candidates = _to_frame(sheet, ordered, numbers, candidates)
         t5 = time.perf_counter()
         stage_ms = {
@@ -90,6 +111,9 @@ class Pipeline:
         }
         return FrameResult(ordered, numbers, (t5 - t0) * 1e3, stage_ms, regions=len(keep),
                            candidates=candidates, clipped=clipped, sheet=sheet, size=size)
+
+    def _regions(self, gray: GrayImage) -> list[Region]:
+        return find_regions(gray, self.detect_cfg, alternatives=True, still=self.still, cut=not self.still)
 
 
 def _to_frame(sheet: Sheet, digits: tuple[Digit, ...], numbers: tuple[Number, ...], candidates: tuple[Box, ...]

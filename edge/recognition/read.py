@@ -8,7 +8,7 @@ vertically, which tolerates a tilted sheet (±15°) where a fixed row band would
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -20,37 +20,44 @@ def _vertical_overlap(a: Box, b: Box) -> float:
     return inter / min(a.h, b.h) if min(a.h, b.h) > 0 else 0.0
 
 
-def split_lines(digits: Sequence[Digit]) -> list[list[Digit]]:
-    """Lines top to bottom, each left to right."""
+def split_lines(digits: Sequence[Digit], layout: Mapping[int, Box] | None = None) -> list[list[Digit]]:
+    """Lines top to bottom, each left to right. ``layout``: where each digit (by ``id``)
+    lies in the picture its rows are read in, when that is not its ``box`` (a turned sheet)."""
+    def at(d: Digit) -> Box:
+        return d.box if layout is None else layout[id(d)]
+
     lines: list[list[Digit]] = []
-    for d in sorted(digits, key=lambda d: d.box.x):
+    for d in sorted(digits, key=lambda d: at(d).x):
         best: list[Digit] | None = None
         best_overlap = 0.4  # at least this much of the smaller height must overlap
         for line in lines:
             last = line[-1]
-            if last.box.cx >= d.box.cx:
+            if at(last).cx >= at(d).cx:
                 continue
-            overlap = _vertical_overlap(last.box, d.box)
+            overlap = _vertical_overlap(at(last), at(d))
             if overlap > best_overlap:
                 best, best_overlap = line, overlap
         if best is None:
             lines.append([d])
         else:
             best.append(d)
-    lines.sort(key=lambda line: sum(d.box.cy for d in line) / len(line))
+    lines.sort(key=lambda line: sum(at(d).cy for d in line) / len(line))
     return lines
 
 
-def group_numbers(digits: Sequence[Digit], gap_factor: float) -> tuple[tuple[Digit, ...], tuple[Number, ...]]:
-    """Digits in reading order, and the numbers they form (a wide gap starts a new number)."""
+def group_numbers(digits: Sequence[Digit], gap_factor: float,
+                  layout: Mapping[int, Box] | None = None) -> tuple[tuple[Digit, ...], tuple[Number, ...]]:
+    """Digits in reading order, and the numbers they form (a wide gap starts a new number).
+    ``layout`` as for ``split_lines``."""
     ordered: list[Digit] = []
     numbers: list[Number] = []
-    for line in split_lines(digits):
+    for line in split_lines(digits, layout):
         ordered.extend(line)
         run: list[Digit] = [line[0]]
         for prev, cur in pairwise(line):
-            gap = cur.box.x - prev.box.x2
-            if gap > gap_factor * max(prev.box.h, cur.box.h):
+            a, b = (d.box if layout is None else layout[id(d)] for d in (prev, cur))
+            gap = b.x - a.x2
+            if gap > gap_factor * max(a.h, b.h):
                 numbers.append(make_number(run))
                 run = []
             run.append(cur)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import cv2
 import numpy as np
@@ -24,11 +24,17 @@ from edge.types import Box, GrayImage, Region
 MAX_TILT = math.radians(15)
 MIN_PART, MAX_PART = 0.2, 1.1  # a digit's width, as a fraction of its height
 WIDTH_PRIOR = 3.0  # cost of a part 100% off the average width, in mean columns of ink
-RUN_PRIOR = (0.0, 0.0, -0.25, -0.25)  # credit for a cut crossing 0, 1, 2, 3+ strokes
+RUN_PRIOR = (0.0, 0.0, -0.1, -0.2)  # credit for a cut crossing 0, 1, 2, 3+ strokes (tuning scenes, cheques)
 SLIVER = 0.25  # a cut part's pieces smaller than this x its biggest are a neighbour's
 
 
-WHOLE_BONUS = 0.25  # log-confidence credit for leaving a region whole (tuning scenes)
+WHOLE_BONUS = 0.1  # log-confidence credit for leaving a region whole (tuning scenes)
+WIDTH_WEIGHT = 1.0  # cost of a segment 100% off the mean width, in log-confidence
+MAX_DIGITS = 6  # most digits one ink blob is read as
+MINIMUM_REACH = 0.12  # a lattice cut point is a column with the least ink within this x height
+MINIMUM_INK = 0.6  # ... and less than this x the blob's inkiest column
+MERGE_NEAR = 0.08  # cut points closer than this x height are one
+POINTS_PER_DIGIT = 2  # inner cut points at most per digit of the likeliest count, + 2 (the thinnest kept)
 
 
 class _Confident(Protocol):  # edge.recognition.classify.Prediction, without importing the runtime
@@ -36,15 +42,30 @@ class _Confident(Protocol):  # edge.recognition.classify.Prediction, without imp
     def confidence(self) -> float: ...
 
 
-def split_group(box: Box, mask: GrayImage, cfg: DetectConfig,
-                alternatives: bool) -> list[tuple[Box, GrayImage, int, float]]:
-    """``(box, mask, parts, prior)``: the whole region (parts=1) and/or its cuts (parts=n).
+class Piece(NamedTuple):
+    """One way of reading (part of) a group, as ``split_group`` offers it."""
 
-    ``prior`` is what the shape says for that way of reading the group, as a log-odds
-    credit added to the classifier's mean log-confidence (see ``pick_alternatives``).
+    box: Box
+    mask: GrayImage
+    parts: int  # 1: the group whole; n: one of n parts (shape-only cut); 0: a lattice segment
+    prior: float  # what the shape says (log-odds credit), see ``pick_alternatives``
+    span: tuple[int, int] | None = None  # a lattice segment: from cut point i to cut point j
+
+
+def split_group(box: Box, mask: GrayImage, cfg: DetectConfig, alternatives: bool) -> list[Piece]:
+    """The whole region and/or its cuts.
+
+    Without ``alternatives`` the shape alone decides (``parts`` = n for each of n parts).
+    With them, the region comes whole (``span`` = (0, last)) and as a lattice: the likely
+    cut points (the thinnest places for each plausible digit count, and every local
+    minimum of ink between), and every segment between two cut points that is as wide as a
+    digit may be. All go into the same batched invoke; ``pick_alternatives`` then finds
+    the path through the cut points that the classifier reads best (Casey and Lecolinet's
+    over-segment-then-recognise scheme, as a dynamic programme).
     """
     aspect = box.w / max(1, box.h)
-    whole = [(box, mask, 1, WHOLE_BONUS - cfg.split_prior * abs(aspect / cfg.digit_aspect - 1))]
+    whole_prior = WHOLE_BONUS - cfg.split_prior * abs(aspect / cfg.digit_aspect - 1)
+    whole = [Piece(box, mask, 1, whole_prior)]
     if not cfg.split_touching or aspect <= (cfg.alt_aspect if alternatives else cfg.split_aspect):
         return whole
     ink = _Ink.of(box, mask)
@@ -52,16 +73,67 @@ def split_group(box: Box, mask: GrayImage, cfg: DetectConfig,
         return whole
     guess = max(2, round(aspect / cfg.digit_aspect))
     if not alternatives:
-        return _cut(ink, guess)[0]
-    out = list(whole)
-    for n in sorted({max(2, guess - 1), guess, guess + 1}):  # the tuning scenes' right count: guess 75%, guess + 1 24%
-        if n <= 6 and box.w / n >= 0.2 * box.h:
-            parts, runs = _cut(ink, n)
-            if len(parts) < n:
-                continue  # a part too small to be a digit: this is not n digits
-            prior = -cfg.split_prior * abs(aspect / cfg.digit_aspect - n) + RUN_PRIOR[min(runs, 3)]
-            out.extend((b, m, k, prior) for b, m, k, _ in parts)
+        return _cut(ink, guess)
+    counts = [n for n in sorted({max(2, guess - 1), guess, guess + 1})  # the tuning scenes' right count:
+              if n <= MAX_DIGITS and box.w / n >= MIN_PART * box.h]  # guess 75%, guess + 1 24%
+    if not counts:
+        return whole  # more digits than one blob is read as
+    nodes = _cut_points(ink, counts)
+    if len(nodes) < 3:
+        return whole
+    last = len(nodes) - 1
+    lo, hi = MIN_PART * box.h, MAX_PART * box.h
+    segments: dict[tuple[int, int], tuple[Box, GrayImage]] = {}
+    for i, j in itertools.combinations(range(len(nodes)), 2):
+        if (i, j) != (0, last) and lo <= nodes[j][0] - nodes[i][0] <= hi:
+            part = _part(ink, nodes[i][0], nodes[j][0])
+            if part is not None:
+                segments[i, j] = part
+    on_path = _on_a_path(list(segments), last)
+    if not on_path:
+        return whole  # no way through the cut points leaves only digits
+    out = [Piece(box, mask, 1, whole_prior, (0, last))]
+    for i, j in on_path:
+        credit = RUN_PRIOR[min(nodes[i][1], 3)] if i > 0 else 0.0
+        out.append(Piece(*segments[i, j], 0, credit, (i, j)))
     return out
+
+
+def _on_a_path(segments: list[tuple[int, int]], last: int) -> list[tuple[int, int]]:
+    """The segments that lie on some path from cut point 0 to ``last`` (the others would
+    only cost crops in the invoke). ``segments`` come sorted by their first point."""
+    ahead = {0}
+    for i, j in segments:
+        if i in ahead:
+            ahead.add(j)
+    behind = {last}
+    for i, j in reversed(segments):
+        if j in behind:
+            behind.add(i)
+    return [(i, j) for i, j in segments if i in ahead and j in behind]
+
+
+def _cut_points(ink: _Ink, counts: Sequence[int]) -> list[tuple[int, int]]:
+    """``(u, strokes crossed)`` of the lattice's cut points, first 0, last the far end."""
+    h, cols = ink.box.h, ink.cols
+    found = {c for n in counts for c in _best_cuts(cols, n, h)}
+    reach = max(2, round(MINIMUM_REACH * h))
+    inner = cols[reach:-reach] if cols.size > 2 * reach else cols[:0]
+    if inner.size:
+        windows = np.lib.stride_tricks.sliding_window_view(cols, 2 * reach + 1)
+        minima = np.flatnonzero(inner <= windows.min(axis=1)) + reach
+        found.update(int(c) for c in minima if cols[c] <= MINIMUM_INK * float(cols.max()))
+    points: list[int] = []
+    for c in sorted(c for c in found if 0 < c < ink.span):  # near neighbours: keep the thinner
+        if points and c - points[-1] < MERGE_NEAR * h:
+            if cols[c] < cols[points[-1]]:
+                points[-1] = c
+            continue
+        points.append(c)
+    most = POINTS_PER_DIGIT * max(counts) + 2  # bounds the segments, so the crops, per blob
+    if len(points) > most:
+        points = sorted(sorted(points, key=lambda c: float(cols[c]))[:most])
+    return [(0, 0), *((c, _runs_at(ink, c)) for c in points), (ink.span, 0)]
 
 
 class _Ink:
@@ -88,33 +160,35 @@ class _Ink:
         return cls(box, ys, xs, max(-MAX_TILT, min(MAX_TILT, theta)))
 
 
-def _cut(ink: _Ink, count: int) -> tuple[list[tuple[Box, GrayImage, int, float]], int]:
-    """Cut into ``count`` parts across the row direction, at the thinnest places.
+def _cut(ink: _Ink, count: int) -> list[Piece]:
+    """Cut into ``count`` parts across the row direction, at the thinnest places."""
+    inner = _best_cuts(ink.cols, count, ink.box.h)
+    parts = (_part(ink, a, b) for a, b in itertools.pairwise([0, *inner, ink.span]))
+    return [Piece(*p, count, 0.0) for p in parts if p is not None]
 
-    Also returns the most strokes any cut crosses: two touching digits meet in one
-    place, while a cut through a single "0", "8" or "2" crosses two or three strokes.
-    """
+
+def _runs_at(ink: _Ink, c: int) -> int:
+    """How many strokes a cut at ``c`` crosses: two touching digits meet in one place,
+    while a cut through a single "0", "8" or "2" crosses two or three strokes."""
+    lo, hi = np.searchsorted(ink.u, [c, c + 1])
+    return _runs(ink.v[lo:hi])
+
+
+def _part(ink: _Ink, a: int, b: int) -> tuple[Box, GrayImage] | None:
+    """The ink between ``a`` and ``b`` along the row, without a neighbour's slivers; None if
+    what is left is too small to be a digit."""
     box, h = ink.box, ink.box.h
-    inner = _best_cuts(ink.cols, count, h)
-    bounds = np.searchsorted(ink.u, [0, *inner, ink.span + 1])
-    runs = 0
-    for c in inner:
-        lo, hi = np.searchsorted(ink.u, [c, c + 1])
-        runs = max(runs, _runs(ink.v[lo:hi]))
-    parts: list[tuple[Box, GrayImage, int, float]] = []
-    for a, b in itertools.pairwise(bounds):
-        if b <= a:
-            continue
-        py, px = ink.ys[a:b], ink.xs[a:b]
-        r0, r1, c0, c1 = int(py.min()), int(py.max()) + 1, int(px.min()), int(px.max()) + 1
-        if r1 - r0 < 0.4 * h or c1 - c0 < 2:
-            continue  # a sliver of a neighbour, not a digit
-        part = np.zeros((r1 - r0, c1 - c0), np.uint8)
-        part[py - r0, px - c0] = 255
-        cut = _drop_slivers(Box(box.x + c0, box.y + r0, c1 - c0, r1 - r0), part)
-        if cut is not None and cut[0].h >= 0.4 * h:
-            parts.append((*cut, count, 0.0))
-    return parts, runs
+    lo, hi = np.searchsorted(ink.u, [a, b])
+    if hi <= lo:
+        return None
+    py, px = ink.ys[lo:hi], ink.xs[lo:hi]
+    r0, r1, c0, c1 = int(py.min()), int(py.max()) + 1, int(px.min()), int(px.max()) + 1
+    if r1 - r0 < 0.4 * h or c1 - c0 < 2:
+        return None  # a sliver of a neighbour, not a digit
+    part = np.zeros((r1 - r0, c1 - c0), np.uint8)
+    part[py - r0, px - c0] = 255
+    cut = _drop_slivers(Box(box.x + c0, box.y + r0, c1 - c0, r1 - r0), part)
+    return cut if cut is not None and cut[0].h >= 0.4 * h else None
 
 
 def _runs(v: npt.NDArray[np.float32]) -> int:
@@ -182,21 +256,75 @@ def _best_cuts(cols: npt.NDArray[np.float32], count: int, h: int) -> list[int]:
     return sorted(cuts)
 
 
-def pick_alternatives(regions: Sequence[Region], predictions: Sequence[_Confident]) -> list[int]:
-    """Indices of the regions to keep: for each group, the whole or one way of cutting it."""
-    by_group: dict[int, dict[int, list[int]]] = {}
+def pick_alternatives(regions: Sequence[Region], predictions: Sequence[_Confident],
+                      cfg: DetectConfig | None = None) -> list[int]:
+    """Indices of the regions to keep: for each group, the whole or one way of cutting it.
+
+    A group offered as a lattice (``Region.span``) keeps the best path through its cut
+    points (``_best_path``); one offered as whole-or-n-parts keeps the likelier way.
+    """
+    cfg = cfg or DetectConfig()
+    by_group: dict[int, list[int]] = {}
     for i, r in enumerate(regions):
-        by_group.setdefault(r.group, {}).setdefault(r.parts, []).append(i)
+        by_group.setdefault(r.group, []).append(i)
     keep: list[int] = []
-    for group, ways in by_group.items():
-        if group < 0 or len(ways) == 1:
-            keep.extend(i for idx in ways.values() for i in idx)
-            continue
-        best, best_score = -1, -math.inf
-        for n, idx in ways.items():
-            logp = sum(math.log(max(1e-6, predictions[i].confidence)) for i in idx) / len(idx)
-            score = logp + regions[idx[0]].prior
-            if score > best_score:
-                best, best_score = n, score
-        keep.extend(ways[best])
+    for group, idx in by_group.items():
+        if group < 0:
+            keep.extend(idx)
+        elif any(regions[i].span is not None for i in idx):
+            keep.extend(_best_path(regions, predictions, idx, cfg))
+        else:
+            keep.extend(_likelier_way(regions, predictions, idx))
     return sorted(keep)
+
+
+def _logp(prediction: _Confident) -> float:
+    return math.log(max(1e-6, prediction.confidence))
+
+
+def _likelier_way(regions: Sequence[Region], predictions: Sequence[_Confident], idx: list[int]) -> list[int]:
+    ways: dict[int, list[int]] = {}
+    for i in idx:
+        ways.setdefault(regions[i].parts, []).append(i)
+    if len(ways) == 1:
+        return idx
+    def score(way: list[int]) -> float:
+        return sum(_logp(predictions[i]) for i in way) / len(way) + regions[way[0]].prior
+    return max(ways.values(), key=score)
+
+
+def _best_path(regions: Sequence[Region], predictions: Sequence[_Confident], idx: list[int],
+               cfg: DetectConfig) -> list[int]:
+    """The whole region, or the path of n segments from the first cut point to the last
+    that scores best: mean log-confidence of its segments, plus the mean credit of its
+    cuts (strokes crossed), minus how far its parts' widths and count are from what the
+    region's shape suggests. One dynamic programme per plausible count n (the means over a
+    known n are sums, so each step's weight is known)."""
+    whole = next((i for i in idx if regions[i].parts == 1), None)
+    segments = [i for i in idx if regions[i].parts == 0 and regions[i].span is not None]
+    if whole is None:
+        return idx
+    box, last = regions[whole].box, (regions[whole].span or (0, 0))[1]
+    aspect = box.w / max(1, box.h)
+    guess = max(2, round(aspect / cfg.digit_aspect))
+    best, best_score = [whole], _logp(predictions[whole]) + regions[whole].prior
+    for n in range(max(2, guess - 1), min(MAX_DIGITS, guess + 1) + 1):
+        expected = box.w / n
+        paths: dict[int, tuple[float, list[int]]] = {0: (0.0, [])}
+        for _ in range(n):
+            step: dict[int, tuple[float, list[int]]] = {}
+            for i in segments:
+                a, b = regions[i].span or (0, 0)
+                if a not in paths:
+                    continue
+                width = (regions[i].box.w - expected) / expected
+                gain = (_logp(predictions[i]) - WIDTH_WEIGHT * width * width) / n + regions[i].prior / (n - 1)
+                total = paths[a][0] + gain
+                if b not in step or total > step[b][0]:
+                    step[b] = (total, [*paths[a][1], i])
+            paths = step
+        if last in paths:
+            total = paths[last][0] - cfg.split_prior * abs(aspect / cfg.digit_aspect - n)
+            if total > best_score:
+                best, best_score = paths[last][1], total
+    return best
