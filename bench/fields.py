@@ -39,8 +39,8 @@ def paper(width: int, height: int, seed: int = 0, gradient: float = 40.0) -> F32
     xs = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
     light = 225.0 - gradient * xs + np.zeros((height, 1), np.float32)
     img = np.stack([light * 0.97, light, light * 1.02], axis=2)
-    img += rng.normal(0, 2.0, img.shape).astype(np.float32)
-    return img  # type: ignore[no-any-return]
+    img += np.asarray(rng.normal(0.0, 2.0, size=img.shape), np.float32)
+    return np.asarray(img, np.float32)
 
 
 def draw_number(canvas: F32, glyphs: Glyphs, text: str, x: int, y: int, height: int, seed: int = 0,
@@ -115,8 +115,9 @@ def form_set(glyphs: Glyphs, seeds: Sequence[int], shifted: bool) -> list[tuple[
             else (0.0, 0.0, 0.0)
         picture = place_on_desk(render_sheet(glyphs, values, seed), dx, dy, angle, seed)
         _, jpeg = cv2.imencode(".jpg", np.clip(picture, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
-        decoded: npt.NDArray[np.uint8] = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
-        out.append((decoded, values))
+        decoded = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+        assert decoded is not None  # our own JPEG
+        out.append((np.asarray(decoded, np.uint8), values))
     return out
 
 
