@@ -7,10 +7,16 @@ aarch64 wheels), ``tflite_runtime`` (last release 2.14, a fallback for 32-bit Pi
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
-from collections.abc import Sequence
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +36,11 @@ _RUNTIMES = (
     ("tflite_runtime.interpreter", "tflite_runtime"),
     ("tensorflow.lite", "tensorflow.lite"),
 )
+
+
+# A line the TFLite runtime prints itself (tflite/minimal_logging: "INFO: ..." to fd 2).
+_RUNTIME_LINE = re.compile(r"^(VERBOSE|INFO|WARNING|ERROR): (.*)$")
+_STDERR_LOCK = threading.Lock()  # fd 2 is process-wide: one capture at a time
 
 
 # Sidecar keys (written by converter/card.py) that describe() passes on, e.g. to MQTT `info`.
@@ -69,6 +80,59 @@ def load_interpreter_class() -> tuple[Any, str]:
     )
 
 
+@contextlib.contextmanager
+def runtime_output_logged() -> Iterator[None]:
+    """Route what the runtime's C++ side prints on fd 2 meanwhile into our logging.
+
+    The first ``allocate_tensors`` prints "INFO: Created TensorFlow Lite XNNPACK delegate for
+    CPU." straight to fd 2, outside our log format (and into the journal as a bare line); no
+    switch turns it off from Python. So fd 2 points at an in-memory file for that moment; then
+    the runtime's INFO lines are logged at DEBUG, its warnings and errors at WARNING, and
+    anything else (another thread's log line written meanwhile) is passed on to stderr unchanged.
+    """
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):  # no fd 2 at all: nothing to keep clean
+            yield
+            return
+        capture = _memory_file()
+        try:
+            os.dup2(capture.fileno(), 2)
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+            capture.close()
+            _relay(text)
+
+
+def _memory_file() -> Any:
+    """A file in memory (Linux memfd: needs no writable /tmp in the service's sandbox)."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("digit-edge-stderr", os.MFD_CLOEXEC), "w+b")
+    return tempfile.TemporaryFile()
+
+
+def _relay(text: str) -> None:
+    passed = []
+    for line in text.splitlines():
+        match = _RUNTIME_LINE.match(line)
+        if match is None:
+            passed.append(line)
+        elif match.group(1) in ("VERBOSE", "INFO"):
+            log.debug("TFLite runtime: %s", match.group(2))
+        else:
+            log.warning("TFLite runtime: %s", match.group(2))
+    if passed:
+        os.write(2, ("\n".join(passed) + "\n").encode())
+
+
 def read_sidecar(model_path: Path) -> dict[str, Any]:
     """The model's facts (name, accuracy, ...) from ``<model>.json`` beside it, if present."""
     sidecar = model_path.with_suffix(".json")
@@ -106,8 +170,9 @@ class Classifier:
             raise ModelError(f"{self.path}: model file not found")
         interpreter_cls, self.runtime = load_interpreter_class()
         try:
-            self._interp = interpreter_cls(model_path=str(self.path), num_threads=threads)
-            self._interp.allocate_tensors()
+            with runtime_output_logged():
+                self._interp = interpreter_cls(model_path=str(self.path), num_threads=threads)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.path}: not a usable TFLite model: {exc}") from None
         inp = self._interp.get_input_details()
