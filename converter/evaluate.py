@@ -11,7 +11,10 @@ import numpy as np
 
 from converter import ConverterError
 from converter.data import Images, Labels
-from edge.recognition.classify import Classifier, ModelError
+from edge.progress import counter
+from edge.recognition.classify import NOT_DIGIT, Classifier, ModelError
+
+CHUNK = 256  # digits per invoke: memory stays flat, and the bar moves
 
 
 @dataclass(frozen=True)
@@ -38,15 +41,30 @@ def open_classifier(path: Path) -> Classifier:
 
 
 def predict_labels(path: Path, x: Images) -> Labels:
-    return open_classifier(path).predict_labels(x).astype(np.int64)
+    return _score(open_classifier(path), x)[0]
+
+
+def _score(clf: Classifier, x: Images) -> tuple[Labels, float]:
+    """Digit labels for ``x`` and the share whose top class is "not a digit", in one pass of
+    chunks, with a progress bar on a terminal."""
+    labels: list[Labels] = []
+    not_digit = 0
+    with counter(len(x), "evaluating", unit="digit") as bar:
+        for start in range(0, len(x), CHUNK):
+            probs = clf.probabilities(x[start : start + CHUNK])
+            digits = probs[:, :NOT_DIGIT].argmax(axis=1)
+            labels.append(digits.astype(np.int64))
+            if clf.classes > NOT_DIGIT:
+                not_digit += int((probs[:, NOT_DIGIT] > probs[np.arange(len(probs)), digits]).sum())
+            bar.update(len(probs))
+    pred: Labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
+    return pred, not_digit / max(1, len(x))
 
 
 def evaluate_tflite(path: Path, x: Images, y: Labels, data: str) -> tuple[Evaluation, Labels]:
     """Accuracy, per-class accuracy and confusion matrix; also returns the predictions."""
     clf = open_classifier(path)
-    pred = clf.predict_labels(x).astype(np.int64)
-    not_digit = float(np.mean([p.not_digit > p.confidence for p in clf.predict(x)])) if (
-        clf.classes > 10 and len(x)) else 0.0
+    pred, not_digit = _score(clf, x)
     conf = confusion_matrix(y, pred)
     totals = conf.sum(axis=1)
     per_class = [round(float(conf[c, c] / totals[c]), 5) if totals[c] else 0.0 for c in range(10)]

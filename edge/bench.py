@@ -127,6 +127,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from bench.scenes import mnist_glyphs, scene_set
     from bench.speed import time_frames
     from edge.config import Config, load_config
+    from edge.progress import track
     from edge.recognition.classify import Classifier
     from edge.recognition.pipeline import Pipeline
 
@@ -145,7 +146,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         usps = list(zip(*load_usps(data / "usps" / "zip.test.gz"), strict=True))
         if args.quick:
             hwd, usps = hwd[::4], usps[::4]
-        out["crops"] = {name: {"hwd1000": score_crops(r, hwd).as_dict(), "usps": score_crops(r, usps).as_dict()}
+        out["crops"] = {name: {"hwd1000": score_crops(r, track(hwd, f"{name} hwd1000", "digit")).as_dict(),
+                               "usps": score_crops(r, track(usps, f"{name} usps", "digit")).as_dict()}
                         for name, r in readers.items()}
 
     sets: dict[str, list[Any]] = {}
@@ -161,7 +163,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         scored["ordinary/indep"] = indep_set(mix, range(INDEP_SEED, INDEP_SEED + n), hard=False)
         scored["hard/indep"] = indep_set(mix, range(INDEP_SEED + HARD_OFFSET, INDEP_SEED + HARD_OFFSET + n), True)
     if scored:
-        out["scenes"] = {name: {k: score_scenes(r, v).as_dict() for k, v in scored.items()}
+        out["scenes"] = {name: {k: score_scenes(r, track(v, f"{name} {k}", "scene")).as_dict()
+                                for k, v in scored.items()}
                          for name, r in readers.items()}
     for key, hard_set in (("hard_kinds", "hard/held"), ("indep_kinds", "hard/indep")):
         if hard_set in scored:
@@ -188,7 +191,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         if not found:
             raise BenchError(f"--real {real_root}: no truth.json in it or in its folders")
         out["real"] = {"root": str(real_root), **{
-            name: {k: score_real(r, v, gap_factor=config.read.gap_factor).as_dict() for k, v in found.items()}
+            name: {k: score_real(r, track(v, f"{name} {k}", "image"), gap_factor=config.read.gap_factor).as_dict()
+                   for k, v in found.items()}
             for name, r in chosen.items()}}
 
     if "sweeps" in todo and data is not None:

@@ -113,6 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from edge.config import load_config
     from edge.predict import human_line, predict_paths
+    from edge.progress import echo, track
     from edge.recognition.classify import Classifier
     from edge.recognition.pipeline import Pipeline
 
@@ -127,9 +128,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     classifier = Classifier(args.model or config.model, threads=config.classify.threads, model=config.classify.model)
     pipeline = Pipeline(classifier, config, still=True)
     failed = 0
-    for obj in predict_paths(pipeline, args.images, annotate_dir, config.fields):
+    results = predict_paths(pipeline, args.images, annotate_dir, config.fields)
+    for obj in track(results, "images", unit="image", total=len(args.images)):  # a bar on a terminal only
         failed += "error" in obj
-        print(json.dumps(obj) if args.json else human_line(obj), flush=True)
+        echo(json.dumps(obj) if args.json else human_line(obj))
     if failed:
         print(f"digit-edge: {failed} of {len(args.images)} images could not be read", file=sys.stderr)
     return 1 if failed else 0
