@@ -215,7 +215,7 @@ def _camera(rng: np.random.Generator, frame: F32, look: Look) -> npt.NDArray[np.
     if look.motion >= 2:
         frame = cv2.filter2D(frame, -1, line_kernel(look.motion, float(rng.uniform(0, np.pi))))
     sigma = look.noise * np.sqrt(0.25 + 0.75 * np.clip(frame, 0, 255) / 128.0)  # shot + read noise
-    frame = frame + sigma * rng.standard_normal(frame.shape, dtype=np.float32)
+    frame = frame + (sigma * rng.standard_normal(frame.shape, dtype=np.float32)).astype(np.float32)  # numpy 2.5: f64
     frame = frame * rng.uniform(0.94, 1.06, 3).astype(np.float32)  # white balance error
     amount = float(rng.uniform(0.2, 0.6))  # the phone's sharpening
     frame = frame * (1 + amount) - cv2.GaussianBlur(frame, (0, 0), 1.2) * amount
