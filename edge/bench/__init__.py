@@ -1,6 +1,6 @@
 """`digit-edge bench`: accuracy, recall and speed, with targets, against a bare baseline.
 
-The measuring code lives in the checkout's ``bench/`` folder (scene generator, scoring,
+The measuring code lives beside this module in ``edge/bench/`` (scene generator, scoring,
 baseline, timing); this module runs it and prints one table. It needs the evaluation
 data (``--data``: MNIST, HwD-1000, USPS), which only developers have, so it is a tool
 for the source checkout, not for a deployed device.
@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # the checkout, when run from one
 TUNE_SEED, HELD_SEED, HARD_OFFSET = 0, 100_000, 50_000  # scene seeds; never tune on HELD
-INDEP_SEED = 200_000  # bench/render2.py's held-out scenes: a renderer nothing is tuned on
+INDEP_SEED = 200_000  # edge/bench/render2.py's held-out scenes: a renderer nothing is tuned on
 STANDARD = ("crops", "scenes", "indep", "speed", "startup")  # the parts run when no --real/--sweeps is given
 
 
@@ -39,8 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default 48, --quick 24)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--skip", action="append", default=[], choices=(*STANDARD, "bare"),
-                        help="leave out a part (repeatable): crops, scenes (the bench/scenes.py sets), indep (the "
-                        "independent bench/render2.py sets), speed, startup; 'bare' leaves the bare reader out "
+                        help="leave out a part (repeatable): crops, scenes (the edge/bench/scenes.py sets), indep (the "
+                        "independent edge/bench/render2.py sets), speed, startup; 'bare' leaves the bare reader out "
                         "of --real and --sweeps")
     parser.add_argument("--real", metavar="DIR",
                         help="score real photos and scans: DIR is one set (a folder with truth.json, "
@@ -48,12 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "alone (without --all or --sweeps) it needs no --data")
     parser.add_argument("--sweeps", action="store_true",
                         help="vary one condition at a time (pen width, digit height, contrast, blur, rotation, "
-                        "tilt, noise, chalk, ink and paper colour) on bench/render2.py scenes and print digits "
+                        "tilt, noise, chalk, ink and paper colour) on edge/bench/render2.py scenes and print digits "
                         "read right per level (about 2 min; --quick 1)")
     parser.add_argument("--sweeps-png", metavar="PATH",
                         help="where --sweeps draws its curves (default: the checkout's docs/sweeps.png)")
     parser.add_argument("--fields", action="store_true",
-                        help="fields read right on rendered forms (bench/fields.py), straight and with the sheet "
+                        help="fields read right on rendered forms (edge/bench/fields.py), straight and with the sheet "
                         "moved and turned, for regions on the sheet and for fixed boxes")
     parser.add_argument("--all", action="store_true",
                         help="with --real, --sweeps or --fields, run the standard parts too (without them, only "
@@ -70,15 +70,6 @@ def data_dir(arg: str | None) -> Path:
     return path
 
 
-def _import_bench() -> None:
-    if (REPO / "bench" / "scenes.py").exists() and str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    try:
-        import bench.scenes  # noqa: F401
-    except ImportError as exc:
-        raise BenchError(f"digit-edge bench needs the source checkout's bench/ folder ({exc})") from None
-
-
 def run_bench(args: argparse.Namespace) -> int:
     try:
         figures = measure(args)
@@ -88,11 +79,11 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(figures))
     else:
-        from bench.report import render
+        from edge.bench.report import render
 
         print(render(figures))
         if "fields" in figures:
-            from bench.fields import field_lines
+            from edge.bench.fields import field_lines
 
             print("\n".join(field_lines(figures["fields"])))
     return 0
@@ -118,14 +109,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     if real_root is not None and not real_root.is_dir():
         raise BenchError(f"--real {real_root}: not a folder")
     data = data_dir(args.data) if todo - {"real"} else None
-    _import_bench()
     import cv2
 
-    from bench.accuracy import Reader, load_hwd, load_usps, real_sets, score_crops, score_real, score_scenes
-    from bench.baseline import BarePipeline
-    from bench.render2 import indep_glyphs, indep_set
-    from bench.scenes import mnist_glyphs, scene_set
-    from bench.speed import time_frames
+    from edge.bench.accuracy import Reader, load_hwd, load_usps, real_sets, score_crops, score_real, score_scenes
+    from edge.bench.baseline import BarePipeline
+    from edge.bench.render2 import indep_glyphs, indep_set
+    from edge.bench.scenes import mnist_glyphs, scene_set
+    from edge.bench.speed import time_frames
     from edge.config import Config, load_config
     from edge.recognition.classify import Classifier
     from edge.recognition.pipeline import Pipeline
@@ -192,7 +182,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             for name, r in chosen.items()}}
 
     if "sweeps" in todo and data is not None:
-        from bench.sweeps import run_sweeps, write_sweeps_png
+        from edge.bench.sweeps import run_sweeps, write_sweeps_png
 
         digits = args.scenes or (24 if args.quick else 48)
         sweeps = run_sweeps(chosen, mnist_glyphs(str(data / "mnist.npz"), "tune"), digits)
@@ -201,8 +191,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         write_sweeps_png(png, sweeps)
         out["sweeps"] = {**sweeps, "png": str(png)}
     if "fields" in todo and data is not None:
-        from bench.accuracy import load_hwd as hwd_ink
-        from bench.fields import measure_fields
+        from edge.bench.accuracy import load_hwd as hwd_ink
+        from edge.bench.fields import measure_fields
 
         images, labels = hwd_ink(data / "hwd1000")
         paper_glyphs: dict[int, list[Any]] = {d: [] for d in range(10)}
@@ -215,7 +205,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 def _startup(scenes: list[Any], model: str | None) -> dict[str, Any]:
     """Fresh processes: predict on one image, the bare reader on it, the daemon on 100 frames
     of a ``dir:`` source (``daemon``) and of the built-in ``demo`` source (``daemon_demo``)."""
-    from bench.speed import daemon_config, digit_edge_command, run_process, write_frames
+    from edge.bench.speed import daemon_config, digit_edge_command, run_process, write_frames
 
     with tempfile.TemporaryDirectory(prefix="digit-edge-bench-") as tmp:
         folder = Path(tmp)
@@ -223,7 +213,7 @@ def _startup(scenes: list[Any], model: str | None) -> dict[str, Any]:
         model_args = ["--model", model] if model else []
         env = {"PYTHONWARNINGS": "ignore"}
         predict = run_process([*digit_edge_command(), "predict", "--json", *model_args, str(frames[0])], env=env)
-        baseline = run_process([sys.executable, "-m", "bench.baseline", str(frames[0]), *model_args], cwd=REPO,
+        baseline = run_process([sys.executable, "-m", "edge.bench.baseline", str(frames[0]), *model_args],
                                env=env)
         config = daemon_config(folder, folder / "frames", model)
         run = [*digit_edge_command(), "run", "--config", str(config), "--output", "json",

@@ -36,8 +36,8 @@ def render(f: dict[str, Any]) -> str:
         s = f["scenes"]
         lines += ["Scenes 640x480: recall = true digits found (IoU ≥ 0.5), e2e = found and read right,",
                   "extra = digits read where there are none (per scene), nums = numbers read exactly,",
-                  "exact = scenes read perfectly. 'same generator' sets come from bench/scenes.py like the",
-                  "tuning ones (tuning-like); 'independent' ones from bench/render2.py, never tuned on",
+                  "exact = scenes read perfectly. 'same generator' sets come from edge/bench/scenes.py like the",
+                  "tuning ones (tuning-like); 'independent' ones from edge/bench/render2.py, never tuned on",
                   f"  {'set':34s}{'recall':>8s}{'e2e':>8s}{'extra':>7s}{'nums':>8s}{'exact':>8s}  |{'bare':>7s}"
                   f"{'':>8s}  | target recall / e2e",
                   f"  {'':34s}{'':>8s}{'':>8s}{'':>7s}{'':>8s}{'':>8s}  |{'recall':>7s}{'e2e':>8s}  |"]
@@ -110,7 +110,7 @@ def real_lines(r: dict[str, Any]) -> list[str]:
 def sweep_lines(sw: dict[str, Any]) -> list[str]:
     """Each condition's levels: digits read right (ours, bare) and numbers exact; ✗ below the level target."""
     t = sw["targets"]
-    lines = [f"Sweeps (bench/render2.py, one condition at a time, {sw['digits_per_level']} digits a level): "
+    lines = [f"Sweeps (edge/bench/render2.py, one condition at a time, {sw['digits_per_level']} digits a level): "
              f"read right, ours [bare] numbers-exact; ✗ below {100 * t['level']:.0f}%"]
     for name, c in sw["conditions"].items():
         cells = []

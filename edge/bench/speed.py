@@ -19,8 +19,8 @@ from pathlib import Path
 
 import cv2
 
-from bench.accuracy import Reader, decode
-from bench.scenes import Scene
+from edge.bench.accuracy import Reader, decode
+from edge.bench.scenes import Scene
 
 STAGES = ("decode", "gray", "detect", "normalize", "classify", "read")
 
