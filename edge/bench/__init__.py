@@ -1,9 +1,10 @@
 """`digit-edge bench`: accuracy, recall and speed, with targets, against a bare baseline.
 
 The measuring code lives beside this module in ``edge/bench/`` (scene generator, scoring,
-baseline, timing); this module runs it and prints one table. It needs the evaluation
-data (``--data``: MNIST, HwD-1000, USPS), which only developers have, so it is a tool
-for the source checkout, not for a deployed device.
+baseline, timing); this module runs it and prints one table. Accuracy needs the
+evaluation data (``--data``: MNIST, HwD-1000, USPS), which only developers have; without
+it the parts that need none (speed per stage, start-up and memory, CPU at rest) run on the
+built-in demo scenes, so a user measures their own board from an installed wheel.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]  # the checkout, when run from one
 TUNE_SEED, HELD_SEED, HARD_OFFSET = 0, 100_000, 50_000  # scene seeds; never tune on HELD
 INDEP_SEED = 200_000  # edge/bench/render2.py's held-out scenes: a renderer nothing is tuned on
-STANDARD = ("crops", "scenes", "indep", "speed", "startup")  # the parts run when no --real/--sweeps is given
+STANDARD = ("crops", "scenes", "indep", "speed", "startup", "rest")  # run when no --real/--sweeps is given
+NO_DATA = ("speed", "startup", "rest", "real")  # run on built-in scenes (or --real's) without --data
 
 
 class BenchError(Exception):
@@ -39,9 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default 48, --quick 24)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--skip", action="append", default=[], choices=(*STANDARD, "bare"),
-                        help="leave out a part (repeatable): crops, scenes (the edge/bench/scenes.py sets), indep (the "
-                        "independent edge/bench/render2.py sets), speed, startup; 'bare' leaves the bare reader out "
-                        "of --real and --sweeps")
+                        help="leave out a part (repeatable): crops, scenes (the edge/bench/scenes.py sets), indep "
+                        "(the independent edge/bench/render2.py sets), speed, startup, rest (CPU at rest, gate on and "
+                        "off, and the delay to a change); 'bare' leaves the bare reader out of --real and --sweeps")
     parser.add_argument("--real", metavar="DIR",
                         help="score real photos and scans: DIR is one set (a folder with truth.json, "
                         "file -> [{label, box}]) or a folder of such sets, e.g. ../shared/data/real; "
@@ -108,7 +110,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     real_root = Path(args.real) if args.real else None
     if real_root is not None and not real_root.is_dir():
         raise BenchError(f"--real {real_root}: not a folder")
-    data = data_dir(args.data) if todo - {"real"} else None
+    data, needs_data = None, []
+    if todo - set(NO_DATA):
+        try:
+            data = data_dir(args.data)
+        except BenchError:
+            if args.data or {"sweeps", "fields"} & todo:
+                raise
+            needs_data = sorted(todo - set(NO_DATA))  # no data here (a user's device): run what needs none
+            todo -= set(needs_data)
     import cv2
 
     from edge.bench.accuracy import Reader, load_hwd, load_usps, real_sets, score_crops, score_real, score_scenes
@@ -129,6 +139,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     readers: dict[str, Reader] = {"ours": ours, "bare": bare}
     n = args.scenes or (100 if args.quick else 400)
     out: dict[str, Any] = {"model": classifier.describe(), "scenes_per_set": n, "quick": bool(args.quick)}
+    if needs_data:
+        out["needs_data"] = needs_data
 
     if "crops" in todo and data is not None:
         hwd = list(zip(*load_hwd(data / "hwd1000"), strict=True))
@@ -160,6 +172,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             out[key] = {name: {k: score_scenes(r, [s for s in held if k in s.hard]).as_dict() for k in kinds}
                         for name, r in readers.items()}
 
+    if "ordinary/held" not in sets and {"speed", "startup"} & todo:
+        from edge.bench.rest import builtin_scenes
+
+        sets["ordinary/held"] = builtin_scenes(100 if args.quick else 200)
+        out["builtin_scenes"] = True
     if "speed" in todo:
         frames = sets["ordinary/held"][: 50 if args.quick else 200]
         times = time_frames(readers, frames, repeat=2 if args.quick else 3)
@@ -168,6 +185,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     if "startup" in todo:
         out["startup"] = _startup(sets["ordinary/held"], model)
+    if "rest" in todo:
+        from edge.bench.rest import measure_rest
+
+        with tempfile.TemporaryDirectory(prefix="digit-edge-rest-") as tmp:
+            out["rest"] = measure_rest(Path(tmp), model, 150 if args.quick else 300)
 
     chosen = {k: r for k, r in readers.items() if k == "ours" or "bare" not in args.skip}
     if real_root is not None:
