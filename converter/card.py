@@ -216,7 +216,7 @@ Per-class accuracy on MNIST test, digits 0–9 (%): {per_class}
 {train.get('summary', '')}
 
 Reproduce (from the project's root — the source checkout: the scenes come from its
-`bench/` — with the `[train]` extra installed):
+`edge/bench/` — with the `[train]` extra installed):
 
 ```sh
 {command}

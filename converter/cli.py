@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--arch", choices=("mlp", "cnn"), default="mlp",
                    help="mlp: the seed's MLP, 10 outputs; cnn: a LeNet-class CNN with an 11th "
                         "'not a digit' output, also trained on the detector's crops of rendered "
-                        "scenes (needs the source checkout's bench/) (default: %(default)s)")
+                        "scenes (drawn by edge/bench/scenes.py) (default: %(default)s)")
     t.add_argument("--data", type=Path, metavar="MNIST.npz",
                    help="MNIST in Keras' npz layout (default: Keras' own download)")
     t.add_argument("--out", type=Path, default=Path("out/train"), metavar="DIR",

@@ -2,7 +2,7 @@
 
 The CNN's *not a digit* class has to learn what the detector really proposes besides
 digits: specks, paper texture, ruling remnants, wrong cuts of touching digits, fragments of
-a neighbour. So scenes are rendered with the checkout's ``bench/scenes.py`` (glyphs from
+a neighbour. So scenes are rendered with the checkout's ``edge/bench/scenes.py`` (glyphs from
 MNIST **train** only: the bench's scenes use MNIST test glyphs), every proposed region
 (``find_regions(..., alternatives=True)``) is normalised exactly as the daemon does, and each
 crop is labelled against the scene's true boxes:
@@ -21,9 +21,7 @@ by the training digits and the settings, so a rerun of ``digit-convert train`` i
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,17 +58,9 @@ class Harvest:
 
 
 def _bench() -> Any:
-    """``bench.scenes``, from the path or else the checkout this converter runs from
-    (``digit-convert`` installed editable does not put the checkout on ``sys.path``)."""
-    checkout = Path(__file__).resolve().parents[1]
-    if importlib.util.find_spec("bench") is None and (checkout / "bench" / "scenes.py").is_file():
-        sys.path.append(str(checkout))
-    try:
-        from bench import scenes
-    except ImportError:
-        raise ConverterError(
-            "bench.scenes: not importable; --arch cnn renders training scenes with the source "
-            "checkout's bench/ (run from the project's root)") from None
+    """``edge.bench.scenes``: the bench's scene renderer (part of the package)."""
+    from edge.bench import scenes
+
     return scenes
 
 

@@ -237,7 +237,7 @@ def _summary(cfg: TrainConfig, n: int, extra: Extra | None = None) -> str:
     if extra is not None:
         data += (f", {extra.detector_digits} digits and {extra.detector_not_digits} non-digits cut by "
                  f"the detector (`converter.detcrops`) from {extra.scenes} scenes rendered by "
-                 f"`bench/scenes.py` with MNIST train glyphs (half ordinary, half hard), and "
+                 f"`edge/bench/scenes.py` with MNIST train glyphs (half ordinary, half hard), and "
                  f"{extra.synthetic_not_digits} synthetic non-digits (`converter.nondigits`: "
                  + ", ".join(f"{v} {k}" for k, v in extra.synthetic_kinds.items())
                  + f"); non-digits are {cfg.not_digit_share * 100:g}% of the samples, "

@@ -217,6 +217,18 @@ class ReadConfig(Section):
         return self
 
 
+class GateConfig(Section):
+    enabled: bool = Field(
+        True, description="read a frame only when the picture changed since the last frame read (cameras, "
+        "streams, video:, demo; file: and dir: images are read once anyway)"
+    )
+    threshold: float = Field(
+        12.0, gt=0, le=255, description="grey levels (0-255) a spot of the downscaled picture must change by, "
+        "after evening out the brightness, to count as a change"
+    )
+    max_skip_s: float = Field(10.0, gt=0, le=86_400, description="read a frame at least this often (seconds)")
+
+
 class TlsConfig(Section):
     enabled: bool = False
     ca_file: Path | None = Field(None, description="CA certificate that signed the broker's")
@@ -323,6 +335,7 @@ class Config(Section):
     detect: DetectConfig = DetectConfig()
     classify: ClassifyConfig = ClassifyConfig()
     read: ReadConfig = ReadConfig()
+    gate: GateConfig = GateConfig()
     mqtt: MqttConfig = MqttConfig()
     http: HttpConfig = HttpConfig()
     fields: tuple[FieldConfig, ...] = Field((), description="named numbers on the sheet; empty = none")

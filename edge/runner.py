@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from edge import __version__
 from edge.annotate import annotate, encode_jpeg
 from edge.config import Config, ConfigError, config_summary, find_config_path, load_config
+from edge.gate import ChangeGate, Verdict
 from edge.live import LiveView
 from edge.logs import set_level as set_log_level
 from edge.notify import Notifier
@@ -31,7 +32,7 @@ from edge.sinks.homeassistant import live_url
 from edge.sources import FrameSource, SourceError, SourceExhausted, open_source
 from edge.state import SequenceCounter, StateError
 from edge.stats import LoopStats
-from edge.types import Frame, Reading
+from edge.types import Frame, FrameResult, Reading
 
 if TYPE_CHECKING:
     from edge.field_service import FieldService
@@ -62,6 +63,7 @@ class _Session:
     sinks: FanOut
     model_name: str
     fields: FieldService | None = None
+    gate: ChangeGate | None = None  # None: every frame is read (still sources, gate.enabled false)
 
 
 class Runner:
@@ -74,6 +76,7 @@ class Runner:
         self.live = LiveView(config_path=find_config_path(options.config_path), reload=self._on_hup_request)
         self.http: HttpServer | None = None
         self.started = False  # has the current configuration delivered its first frame?
+        self._last_read: FrameResult | None = None  # what the gate's reference frame said
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self._on_stop)
@@ -131,6 +134,7 @@ class Runner:
         cfg = self.config
         spec = self.options.source or cfg.source
         self.started = False
+        self._last_read = None
         with ExitStack() as stack:
             self.notifier.status("loading model")
             classifier = Classifier(cfg.model, threads=cfg.classify.threads, model=cfg.classify.model)
@@ -161,8 +165,9 @@ class Runner:
 
                 fields = FieldService(cfg, counter.db, sinks, k, n, classifier.name)
             self.live.fields = fields
+            gate = ChangeGate(cfg.gate.threshold, cfg.gate.max_skip_s) if cfg.gate.enabled and not still else None
             session = _Session(source, Pipeline(classifier, cfg, still=still), Stabilizer(k, n, cfg.read.gap_factor),
-                               counter, sinks, classifier.name, fields)
+                               counter, sinks, classifier.name, fields, gate)
             self._loop(session)
 
     def _announce_stop(self) -> None:
@@ -234,19 +239,37 @@ class Runner:
                 next_due = max(next_due + period, time.monotonic() - period)
                 self.stop_event.wait(max(0.0, next_due - time.monotonic()))
 
+    def _verdict(self, frame: Frame, session: _Session) -> Verdict:
+        if session.gate is None:
+            return Verdict.READ
+        verdict = session.gate.check(frame.image, frame.ts)
+        return Verdict.READ if self._last_read is None else verdict
+
     def _process(self, frame: Frame, session: _Session) -> None:
         stats = self.live.stats
-        try:
-            result = session.pipeline.process(frame.image)
-        except Exception:
-            stats.errors += 1
-            log.exception("frame %d could not be processed", frame.index)
-            return
-        stats.record_frame(result.latency_ms, result.stage_ms)
+        verdict = self._verdict(frame, session)
+        if verdict is Verdict.READ:
+            try:
+                result = session.pipeline.process(frame.image)
+            except Exception:
+                stats.errors += 1
+                log.exception("frame %d could not be processed", frame.index)
+                return
+            if session.gate is not None:
+                session.gate.accept(frame.ts)
+            stats.record_frame(result.latency_ms, result.stage_ms)
+            self._last_read = result
+        else:  # not read: unchanged (confirms the last read frame) or still moving (confirms nothing)
+            assert self._last_read is not None
+            result = self._last_read
+            stats.record_skip(moving=verdict is Verdict.MOVING)
         if self.http is not None:  # only the live view shows the last frame: else keep none alive
-            self.http.observe(result)
+            if verdict is Verdict.READ:
+                self.http.observe(result)
             with self.live.lock:
                 self.live.frame, self.live.result = frame, result
+        if verdict is Verdict.MOVING:
+            return
         if session.fields is not None:
             session.fields.update(result, frame.ts)
         stable = session.stabilizer.update(result)

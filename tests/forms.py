@@ -1,4 +1,4 @@
-"""The rendered form of the field tests (bench/fields.py draws it), with the test glyphs."""
+"""The rendered form of the field tests (edge/bench/fields.py draws it), with the test glyphs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from bench.fields import FORMATS, REGIONS, place_on_desk
-from bench.fields import render_sheet as render_with
+from edge.bench.fields import FORMATS, REGIONS, place_on_desk
+from edge.bench.fields import render_sheet as render_with
 from tests.imaging import hwd_glyphs, save
 
 __all__ = ["REGIONS", "fields_yaml", "render_form", "render_sheet"]

@@ -79,7 +79,7 @@ def save(path: Path, canvas: npt.NDArray[np.float32], quality: int = 90) -> Path
 def pen_glyph(label: int, height: int, pen: float, seed: int = 0) -> npt.NDArray[np.float32]:
     """One HwD glyph ``height`` px tall, redrawn along its skeleton with a round pen ``pen``
     px wide (a hairline to a chisel marker): ink strength 0..1, tight box."""
-    from bench.pen import _thin
+    from edge.bench.pen import _thin
 
     rng = np.random.default_rng(seed)
     glyphs = hwd_glyphs()[label]

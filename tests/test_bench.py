@@ -11,11 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.accuracy import IOU, SceneScore, decode, scene_numbers
-from bench.render2 import Look, render
-from bench.scenes import Scene, Truth
-from bench.sweeps import BASE, run_sweeps, write_sweeps_png
 from edge.bench import add_arguments, measure
+from edge.bench.accuracy import IOU, SceneScore, decode, scene_numbers
+from edge.bench.render2 import Look, render
+from edge.bench.scenes import Scene, Truth
+from edge.bench.sweeps import BASE, run_sweeps, write_sweeps_png
 from edge.types import Box, Digit, FrameResult, Number
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -27,7 +27,7 @@ needs_data = pytest.mark.skipif(not (DATA / "mnist.npz").exists(), reason="evalu
 
 @pytest.fixture(scope="module")
 def glyphs():  # type: ignore[no-untyped-def]
-    from bench.scenes import mnist_glyphs
+    from edge.bench.scenes import mnist_glyphs
 
     return mnist_glyphs(str(DATA / "mnist.npz"), "tune")
 
@@ -59,7 +59,7 @@ def test_real_counts_a_folder_in_the_real_layout(tmp_path: Path, glyphs) -> None
 
 @needs_data
 def test_sweep_levels_give_figures_and_a_png(tmp_path: Path, glyphs) -> None:  # type: ignore[no-untyped-def]
-    from bench.baseline import BarePipeline
+    from edge.bench.baseline import BarePipeline
     from edge.config import Config
     from edge.recognition.classify import Classifier
     from edge.recognition.pipeline import Pipeline

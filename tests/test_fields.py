@@ -123,7 +123,7 @@ def test_discovery_unknown_when_nothing_read_and_link_to_the_live_view() -> None
 def test_bench_fields_figure_on_a_few_forms() -> None:
     """`digit-edge bench --fields` on 6 forms per set: the sheet reader gets the shifted forms
     right, fixed boxes do not (the figure can tell the two apart)."""
-    from bench.fields import field_lines, measure_fields
+    from edge.bench.fields import field_lines, measure_fields
     from edge.recognition.classify import Classifier
     from tests.imaging import hwd_glyphs
 

@@ -165,7 +165,7 @@ REAL = DATA_DIR / "real"
 def test_real_tuning_sets_hold_up(still: Pipeline, name: str, floor: float) -> None:
     """The real tuning sets, read as `predict` reads them (digits read right; the shipped
     default model; measured 97.1 / 95.7 / 69.4% when these floors were set)."""
-    from bench.accuracy import load_real_set, score_real
+    from edge.bench.accuracy import load_real_set, score_real
 
     score = score_real(still, load_real_set(REAL / name))
     assert score.e2e >= floor, score.as_dict()

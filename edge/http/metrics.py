@@ -69,7 +69,12 @@ class LiveCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         live = self.live
         stats = live.stats
-        yield _counter("digit_edge_frames", "Frames processed by the pipeline", stats.frames)
+        yield _counter("digit_edge_frames", "Frames taken from the source (read or skipped)", stats.frames)
+        yield _counter("digit_edge_frames_read", "Frames read by the pipeline", stats.frames_read)
+        yield _counter("digit_edge_frames_skipped", "Frames the change gate did not read (unchanged or moving)",
+                       stats.frames_skipped)
+        yield _counter("digit_edge_frames_moving", "Skipped frames whose picture was still changing "
+                       "(counted as no confirmation)", stats.frames_moving)
         yield _counter("digit_edge_readings", "Stable readings produced (each one published)", stats.readings)
         yield _counter("digit_edge_errors", "Frames that failed in the pipeline", stats.errors)
         yield _counter("digit_edge_source_timeouts", "Waits of 1 s for a frame that came back empty",

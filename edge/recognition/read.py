@@ -111,6 +111,8 @@ class Stabilizer:
 
     def update(self, result: FrameResult) -> StableRead | None:
         """Feed one frame; return the new stable reading when it changed, else None."""
+        if len(self._history) == self.n and all(r is result for r in self._history):
+            return None  # the same result again (a frame the change gate skipped): the vote cannot change
         self._history.append(result)
         candidate = self._vote(result)
         if candidate is None:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import cv2
 
-from bench.accuracy import Reader, decode
-from bench.scenes import Scene
+from edge.bench.accuracy import Reader, decode
+from edge.bench.scenes import Scene
 
 STAGES = ("decode", "gray", "detect", "normalize", "classify", "read")
 
@@ -80,6 +80,7 @@ class ProcessFigures:
     returncode: int
     first_line: str
     stderr_tail: str
+    cpu_s: float = 0.0  # user + system CPU seconds of the command
 
 
 # A small launcher between the bench and the measured process: a child forked straight
@@ -90,7 +91,7 @@ import os, sys
 pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
 _, status, usage = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as f:
-    f.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+    f.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
 """
 
 
@@ -112,9 +113,9 @@ def run_process(argv: Sequence[str], cwd: Path | None = None, timeout: float = 1
             proc.kill()
             _, err = proc.communicate()
         t_exit = time.perf_counter() - t0
-        code, rss_kib = (int(v) for v in report.read_text().split()) if report.exists() else (-1, 0)
-    return ProcessFigures(t_first, t_exit, rss_kib / 1024.0, code, first.strip(),
-                          "\n".join(err.strip().splitlines()[-3:]))
+        code, rss_kib, cpu = report.read_text().split() if report.exists() else ("-1", "0", "0")
+    return ProcessFigures(t_first, t_exit, int(rss_kib) / 1024.0, int(code), first.strip(),
+                          "\n".join(err.strip().splitlines()[-3:]), float(cpu))
 
 
 def digit_edge_command() -> list[str]:

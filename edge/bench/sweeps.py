@@ -1,7 +1,7 @@
 """Sweeps: one condition varied at a time over its range, everything else easy.
 
 A mixed scene set says how often the reader fails but not where it stops working; a sweep
-does: each condition's levels are drawn by bench/render2.py from the same seeds (so the
+does: each condition's levels are drawn by edge/bench/render2.py from the same seeds (so the
 curve moves only with the condition), and each level is scored like any scene set. The
 target: every level ≥ 92% of digits read right, their mean ≥ 95%.
 
@@ -18,9 +18,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench.accuracy import Reader, score_scenes
-from bench.render2 import INKS, PAPERS, GlyphSource, Look, render
-from bench.scenes import Scene
+from edge.bench.accuracy import Reader, score_scenes
+from edge.bench.render2 import INKS, PAPERS, GlyphSource, Look, render
+from edge.bench.scenes import Scene
 
 SWEEP_SEED = 300_000
 LEVEL_TARGET, MEAN_TARGET = 0.92, 0.95

@@ -1,6 +1,6 @@
-"""A second scene renderer, independent of bench/scenes.py in how strokes, paper and light are made.
+"""A second scene renderer, independent of edge/bench/scenes.py in how strokes, paper and light are made.
 
-bench/scenes.py scales MNIST bitmaps (or re-inks their skeleton at one width) onto flat
+edge/bench/scenes.py scales MNIST bitmaps (or re-inks their skeleton at one width) onto flat
 paper, turns the sheet in-plane, lights it with a linear ramp and a quadratic vignette and
 blurs with a Gaussian. Here, instead:
 
@@ -14,7 +14,7 @@ blurs with a Gaussian. Here, instead:
   balance error and sharpening, then JPEG at its own quality.
 
 A :class:`Look` fixes every condition and :func:`render` draws one scene of it, so a sweep
-varies one field of an easy look (bench/sweeps.py), and :func:`indep_set` draws looks at
+varies one field of an easy look (edge/bench/sweeps.py), and :func:`indep_set` draws looks at
 random for the independent held-out set that nothing is tuned on.
 """
 
@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from bench.pen import Glyphs, _thin, mnist_glyphs
-from bench.scenes import H, Scene, Truth, W, _place, encode, line_kernel
+from edge.bench.pen import Glyphs, _thin, mnist_glyphs
+from edge.bench.scenes import H, Scene, Truth, W, _place, encode, line_kernel
 from edge.types import Box
 
 F32 = npt.NDArray[np.float32]
@@ -61,7 +61,7 @@ class GlyphMix:
 
 def indep_glyphs(data: Path) -> GlyphMix:
     """Glyphs for the independent set: the held-out half of MNIST test, HwD-1000, USPS test."""
-    from bench.accuracy import load_hwd, load_usps
+    from edge.bench.accuracy import load_hwd, load_usps
 
     hwd, hwd_labels = load_hwd(data / "hwd1000")
     usps, usps_labels = load_usps(data / "usps" / "zip.test.gz")

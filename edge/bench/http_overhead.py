@@ -8,7 +8,7 @@ same window gives CPU ms per frame. Viewers are separate processes (as browsers 
 reading ``/stream.mjpg``. Conditions are interleaved for ``--rounds`` rounds and the median
 of each is printed with its ratio to "off".
 
-    python -m bench.http_overhead [--seconds 10] [--warmup 3] [--rounds 2] [--viewers 2]
+    python -m edge.bench.http_overhead [--seconds 10] [--warmup 3] [--rounds 2] [--viewers 2]
                                   [--source demo] [--fps 120] [--model PATH]
 """
 

@@ -5,7 +5,7 @@ aspect and ink, the binary crop made MNIST-style, the same int8 MLP. No backgrou
 no line removal, no merging or splitting. Run as a script it reads one image and prints
 its digits (that is what the start-up benchmark times):
 
-    python -m bench.baseline IMAGE [--model PATH]
+    python -m edge.bench.baseline IMAGE [--model PATH]
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class BarePipeline:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.baseline", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m edge.bench.baseline", description=__doc__.split("\n")[0])
     parser.add_argument("image")
     parser.add_argument("--model", help="TFLite model (default: the shipped one)")
     args = parser.parse_args(argv)

@@ -7,7 +7,7 @@ duplicates, how long after the broker came back the sink reconnected and the bac
 delivered; then a burst: how many readings/s the spool takes and the publisher gets
 acknowledged when the pipeline produces faster than any camera would.
 
-    python -m bench.mqtt_outage [--runs 3] [--rate 10] [--duration 20] [--outage 5] [--burst 2000]
+    python -m edge.bench.mqtt_outage [--runs 3] [--rate 10] [--duration 20] [--outage 5] [--burst 2000]
 """
 
 from __future__ import annotations

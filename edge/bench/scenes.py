@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from bench.pen import Glyphs, glyph_alpha, mnist_glyphs
+from edge.bench.pen import Glyphs, glyph_alpha, mnist_glyphs
 from edge.types import Box
 
 W, H = 640, 480

@@ -1,9 +1,10 @@
 """`digit-edge bench`: accuracy, recall and speed, with targets, against a bare baseline.
 
-The measuring code lives in the checkout's ``bench/`` folder (scene generator, scoring,
-baseline, timing); this module runs it and prints one table. It needs the evaluation
-data (``--data``: MNIST, HwD-1000, USPS), which only developers have, so it is a tool
-for the source checkout, not for a deployed device.
+The measuring code lives beside this module in ``edge/bench/`` (scene generator, scoring,
+baseline, timing); this module runs it and prints one table. Accuracy needs the
+evaluation data (``--data``: MNIST, HwD-1000, USPS), which only developers have; without
+it the parts that need none (speed per stage, start-up and memory, CPU at rest) run on the
+built-in demo scenes, so a user measures their own board from an installed wheel.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # the checkout, when run from one
 TUNE_SEED, HELD_SEED, HARD_OFFSET = 0, 100_000, 50_000  # scene seeds; never tune on HELD
-INDEP_SEED = 200_000  # bench/render2.py's held-out scenes: a renderer nothing is tuned on
-STANDARD = ("crops", "scenes", "indep", "speed", "startup")  # the parts run when no --real/--sweeps is given
+INDEP_SEED = 200_000  # edge/bench/render2.py's held-out scenes: a renderer nothing is tuned on
+STANDARD = ("crops", "scenes", "indep", "speed", "startup", "rest")  # run when no --real/--sweeps is given
+NO_DATA = ("speed", "startup", "rest", "real")  # run on built-in scenes (or --real's) without --data
 
 
 class BenchError(Exception):
@@ -39,21 +41,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default 48, --quick 24)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--skip", action="append", default=[], choices=(*STANDARD, "bare"),
-                        help="leave out a part (repeatable): crops, scenes (the bench/scenes.py sets), indep (the "
-                        "independent bench/render2.py sets), speed, startup; 'bare' leaves the bare reader out "
-                        "of --real and --sweeps")
+                        help="leave out a part (repeatable): crops, scenes (the edge/bench/scenes.py sets), indep "
+                        "(the independent edge/bench/render2.py sets), speed, startup, rest (CPU at rest, gate on and "
+                        "off, and the delay to a change); 'bare' leaves the bare reader out of --real and --sweeps")
     parser.add_argument("--real", metavar="DIR",
                         help="score real photos and scans: DIR is one set (a folder with truth.json, "
                         "file -> [{label, box}]) or a folder of such sets, e.g. ../shared/data/real; "
                         "alone (without --all or --sweeps) it needs no --data")
     parser.add_argument("--sweeps", action="store_true",
                         help="vary one condition at a time (pen width, digit height, contrast, blur, rotation, "
-                        "tilt, noise, chalk, ink and paper colour) on bench/render2.py scenes and print digits "
+                        "tilt, noise, chalk, ink and paper colour) on edge/bench/render2.py scenes and print digits "
                         "read right per level (about 2 min; --quick 1)")
     parser.add_argument("--sweeps-png", metavar="PATH",
                         help="where --sweeps draws its curves (default: the checkout's docs/sweeps.png)")
     parser.add_argument("--fields", action="store_true",
-                        help="fields read right on rendered forms (bench/fields.py), straight and with the sheet "
+                        help="fields read right on rendered forms (edge/bench/fields.py), straight and with the sheet "
                         "moved and turned, for regions on the sheet and for fixed boxes")
     parser.add_argument("--all", action="store_true",
                         help="with --real, --sweeps or --fields, run the standard parts too (without them, only "
@@ -70,15 +72,6 @@ def data_dir(arg: str | None) -> Path:
     return path
 
 
-def _import_bench() -> None:
-    if (REPO / "bench" / "scenes.py").exists() and str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    try:
-        import bench.scenes  # noqa: F401
-    except ImportError as exc:
-        raise BenchError(f"digit-edge bench needs the source checkout's bench/ folder ({exc})") from None
-
-
 def run_bench(args: argparse.Namespace) -> int:
     try:
         figures = measure(args)
@@ -88,11 +81,11 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(figures))
     else:
-        from bench.report import render
+        from edge.bench.report import render
 
         print(render(figures))
         if "fields" in figures:
-            from bench.fields import field_lines
+            from edge.bench.fields import field_lines
 
             print("\n".join(field_lines(figures["fields"])))
     return 0
@@ -117,15 +110,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     real_root = Path(args.real) if args.real else None
     if real_root is not None and not real_root.is_dir():
         raise BenchError(f"--real {real_root}: not a folder")
-    data = data_dir(args.data) if todo - {"real"} else None
-    _import_bench()
+    data, needs_data = None, []
+    if todo - set(NO_DATA):
+        try:
+            data = data_dir(args.data)
+        except BenchError:
+            if args.data or {"sweeps", "fields"} & todo:
+                raise
+            needs_data = sorted(todo - set(NO_DATA))  # no data here (a user's device): run what needs none
+            todo -= set(needs_data)
     import cv2
 
-    from bench.accuracy import Reader, load_hwd, load_usps, real_sets, score_crops, score_real, score_scenes
-    from bench.baseline import BarePipeline
-    from bench.render2 import indep_glyphs, indep_set
-    from bench.scenes import mnist_glyphs, scene_set
-    from bench.speed import time_frames
+    from edge.bench.accuracy import Reader, load_hwd, load_usps, real_sets, score_crops, score_real, score_scenes
+    from edge.bench.baseline import BarePipeline
+    from edge.bench.render2 import indep_glyphs, indep_set
+    from edge.bench.scenes import mnist_glyphs, scene_set
+    from edge.bench.speed import time_frames
     from edge.config import Config, load_config
     from edge.progress import track
     from edge.recognition.classify import Classifier
@@ -140,6 +140,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     readers: dict[str, Reader] = {"ours": ours, "bare": bare}
     n = args.scenes or (100 if args.quick else 400)
     out: dict[str, Any] = {"model": classifier.describe(), "scenes_per_set": n, "quick": bool(args.quick)}
+    if needs_data:
+        out["needs_data"] = needs_data
 
     if "crops" in todo and data is not None:
         hwd = list(zip(*load_hwd(data / "hwd1000"), strict=True))
@@ -173,6 +175,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             out[key] = {name: {k: score_scenes(r, [s for s in held if k in s.hard]).as_dict() for k in kinds}
                         for name, r in readers.items()}
 
+    if "ordinary/held" not in sets and {"speed", "startup"} & todo:
+        from edge.bench.rest import builtin_scenes
+
+        sets["ordinary/held"] = builtin_scenes(100 if args.quick else 200)
+        out["builtin_scenes"] = True
     if "speed" in todo:
         frames = sets["ordinary/held"][: 50 if args.quick else 200]
         times = time_frames(readers, frames, repeat=2 if args.quick else 3)
@@ -181,6 +188,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     if "startup" in todo:
         out["startup"] = _startup(sets["ordinary/held"], model)
+    if "rest" in todo:
+        from edge.bench.rest import measure_rest
+
+        with tempfile.TemporaryDirectory(prefix="digit-edge-rest-") as tmp:
+            out["rest"] = measure_rest(Path(tmp), model, 150 if args.quick else 300)
 
     chosen = {k: r for k, r in readers.items() if k == "ours" or "bare" not in args.skip}
     if real_root is not None:
@@ -196,7 +208,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             for name, r in chosen.items()}}
 
     if "sweeps" in todo and data is not None:
-        from bench.sweeps import run_sweeps, write_sweeps_png
+        from edge.bench.sweeps import run_sweeps, write_sweeps_png
 
         digits = args.scenes or (24 if args.quick else 48)
         sweeps = run_sweeps(chosen, mnist_glyphs(str(data / "mnist.npz"), "tune"), digits)
@@ -205,8 +217,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         write_sweeps_png(png, sweeps)
         out["sweeps"] = {**sweeps, "png": str(png)}
     if "fields" in todo and data is not None:
-        from bench.accuracy import load_hwd as hwd_ink
-        from bench.fields import measure_fields
+        from edge.bench.accuracy import load_hwd as hwd_ink
+        from edge.bench.fields import measure_fields
 
         images, labels = hwd_ink(data / "hwd1000")
         paper_glyphs: dict[int, list[Any]] = {d: [] for d in range(10)}
@@ -219,7 +231,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 def _startup(scenes: list[Any], model: str | None) -> dict[str, Any]:
     """Fresh processes: predict on one image, the bare reader on it, the daemon on 100 frames
     of a ``dir:`` source (``daemon``) and of the built-in ``demo`` source (``daemon_demo``)."""
-    from bench.speed import daemon_config, digit_edge_command, run_process, write_frames
+    from edge.bench.speed import daemon_config, digit_edge_command, run_process, write_frames
 
     with tempfile.TemporaryDirectory(prefix="digit-edge-bench-") as tmp:
         folder = Path(tmp)
@@ -227,7 +239,7 @@ def _startup(scenes: list[Any], model: str | None) -> dict[str, Any]:
         model_args = ["--model", model] if model else []
         env = {"PYTHONWARNINGS": "ignore"}
         predict = run_process([*digit_edge_command(), "predict", "--json", *model_args, str(frames[0])], env=env)
-        baseline = run_process([sys.executable, "-m", "bench.baseline", str(frames[0]), *model_args], cwd=REPO,
+        baseline = run_process([sys.executable, "-m", "edge.bench.baseline", str(frames[0]), *model_args],
                                env=env)
         config = daemon_config(folder, folder / "frames", model)
         run = [*digit_edge_command(), "run", "--config", str(config), "--output", "json",

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from bench.scenes import Scene
+from edge.bench.scenes import Scene
 from edge.types import Box, FrameResult
 
 Image = npt.NDArray[np.uint8]
