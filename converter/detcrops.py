@@ -60,8 +60,13 @@ class Harvest:
 
 
 def _bench() -> Any:
-    """``bench.scenes``, from the path or else the checkout this converter runs from
-    (``digit-convert`` installed editable does not put the checkout on ``sys.path``)."""
+    """The scene renderer: ``edge.bench.scenes`` where the bench lives inside the package,
+    else the checkout's ``bench.scenes`` (``digit-convert`` installed editable does not put
+    the checkout on ``sys.path``, so it is added)."""
+    try:
+        return importlib.import_module("edge.bench.scenes")
+    except ImportError:
+        pass
     checkout = Path(__file__).resolve().parents[1]
     if importlib.util.find_spec("bench") is None and (checkout / "bench" / "scenes.py").is_file():
         sys.path.append(str(checkout))

@@ -107,3 +107,45 @@ def test_train_briefly_then_int8_then_evaluate(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["accuracy"] == info["mnist_test_accuracy"]
     text = convert("evaluate", out / "digits_mlp_int8.tflite", "--data", mnist_npz())
     assert "accuracy" in text.stdout and "confusion" in text.stdout
+
+
+@needs_tf
+def test_train_cnn_briefly_folds_batchnorm_and_records_the_options(tmp_path: Path) -> None:
+    """The CNN recipe end to end on a little data: 11 int8 outputs, ≤ 100 k parameters,
+    BatchNorm folded into the convolutions (no multiply/add ops left in the graph), and
+    --rotate / --label-smoothing reaching the training configuration."""
+    out = tmp_path / "cnn"
+    proc = convert("train", "--arch", "cnn", "--data", mnist_npz(), "--out", out, "--epochs", "1",
+                   "--limit", "1000", "--scenes", "6", "--seed", "3", "--workers", "0",
+                   "--rotate", "20", "--label-smoothing", "0.1", "--cache", tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    assert "not a digit" in proc.stdout
+    tflite = out / "digits_cnn_int8.tflite"
+    clf = Classifier(tflite)
+    assert clf.classes == 11
+    info = json.loads(tflite.with_suffix(".json").read_text())
+    assert 50_000 <= info["parameters"] <= 100_000
+    assert "BatchNorm" in info["architecture"]
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(tflite))
+    interp.allocate_tensors()
+    ops = [op["op_name"] for op in interp._get_ops_details()]
+    assert ops.count("CONV_2D") == 2, ops
+    assert not {"MUL", "ADD", "SUB"} & set(ops), ops  # BatchNorm folded, not left as arithmetic
+    report = json.loads((out / "report.json").read_text())
+    config = report["training"]["config"]
+    assert config["label_smoothing"] == 0.1
+    assert config["augment"]["rotate_deg"] == 20.0
+    assert "rotation ±20°" in report["training"]["summary"]
+    assert "label smoothing 0.1" in (out / "README.md").read_text()
+
+
+@pytest.mark.parametrize(("option", "value", "needle"), [
+    ("--rotate", "90", "0..45"), ("--rotate", "tilt", "not a number"),
+    ("--label-smoothing", "1.5", "0..0.9")])
+def test_train_rejects_out_of_range_options(tmp_path: Path, option: str, value: str, needle: str) -> None:
+    proc = convert("train", "--data", mnist_npz(), "--out", tmp_path / "out", option, value)
+    assert proc.returncode == 2
+    assert option in proc.stderr and needle in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()
