@@ -226,7 +226,8 @@ The harvested detector crops are cached in `out/cache/` (keyed by the digits and
 settings), so a rerun skips the rendering. `{out_dir}/` then holds this card (`README.md`),
 the model, its sidecar, `confusion.png`, `report.json` (configuration, per-epoch history,
 versions) and the float `digits_cnn.keras`; `models/` ships the card as
-`digits_cnn_int8.md` and the model with its sidecar. Training is seeded as the MLP's is.
+`digits_cnn_int8.md`, the confusion matrix as
+`digits_cnn_int8_confusion.png`, and the model with its sidecar. Training is seeded as the MLP's is.
 To check the shipped file's figure:
 
 ```sh

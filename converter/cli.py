@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dropout", type=_fraction, metavar="P",
                    help="dropout after each hidden layer (cnn: before each dense layer), 0..0.9 "
                         "(default: 0.1 for mlp, 0.25 for cnn)")
+    t.add_argument("--rotate", type=_degrees, default=12.0, metavar="DEG",
+                   help="augmentation: random rotation within ±DEG degrees, 0..45 "
+                        "(default: %(default)s)")
+    t.add_argument("--label-smoothing", type=_fraction, default=0.0, metavar="E",
+                   help="spread E of each target's probability over the other classes, 0..0.9 "
+                        "(default: %(default)s)")
     t.add_argument("--pen-redraw", type=_fraction, default=0.0, metavar="P",
                    help="share of digits first redrawn along their skeleton with a uniform "
                         "pen, thin to thick, 0..0.9 (default: %(default)s)")
@@ -109,6 +115,16 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _degrees(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 45.0:
+        raise argparse.ArgumentTypeError(f"must be within 0..45 degrees, got {value}")
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -154,8 +170,9 @@ def _train(args: argparse.Namespace) -> int:
 
     dropout = args.dropout if args.dropout is not None else (0.25 if args.arch == "cnn" else 0.1)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                      dropout=dropout,
-                      augment=None if args.no_augment else Augment(p_pen=args.pen_redraw),
+                      dropout=dropout, label_smoothing=args.label_smoothing,
+                      augment=None if args.no_augment else Augment(rotate_deg=args.rotate,
+                                                                   p_pen=args.pen_redraw),
                       validation=args.validation or 0, workers=args.workers, arch=args.arch,
                       threads=args.threads, scenes=args.scenes,
                       not_digit_share=args.not_digit_share, not_digit_weight=args.not_digit_weight,

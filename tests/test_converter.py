@@ -24,38 +24,57 @@ def mnist_test() -> tuple[np.ndarray, np.ndarray]:
 
 # --- the shipped model (no TensorFlow needed) ---
 
-def test_shipped_model_meets_its_accuracy_on_mnist_test(mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
-    path = default_model_path("mlp")
+# classify.model, file name, MNIST int8 test accuracy it must reach, outputs, largest file (KB).
+# The CNN joins with ("cnn", "digits_cnn_int8", 0.995, 11, 150) once a run reaches its 99.5%
+# and models/ ships it (issue 11); the 11-output checks below are written for it.
+SHIPPED_MODELS = [("mlp", "digits_mlp_int8", 0.988, 10, 300)]
+
+
+@pytest.mark.parametrize(("model", "name", "floor", "classes", "max_kb"), SHIPPED_MODELS)
+def test_shipped_model_meets_its_accuracy_on_mnist_test(
+        mnist_test: tuple[np.ndarray, np.ndarray], model: str, name: str, floor: float,
+        classes: int, max_kb: int) -> None:
+    path = default_model_path(model)
     assert path.is_file(), path
-    assert path.stat().st_size <= 300 * 1024
+    assert path.stat().st_size <= max_kb * 1024
     clf = Classifier(path)
+    assert clf.classes == classes
     x, y = mnist_test
     accuracy = float((clf.predict_labels(x) == y).mean())
-    assert accuracy >= 0.988
+    assert accuracy >= floor
     info = json.loads(path.with_suffix(".json").read_text())
     assert set(info) >= SIDECAR_KEYS
-    assert info["name"] == clf.name == "digits_mlp_int8"
+    assert info["name"] == clf.name == name
     assert info["mnist_test_accuracy"] == pytest.approx(accuracy, abs=1e-4)
     assert abs(info["float_accuracy"] - accuracy) <= 0.002
     assert clf.describe()["mnist_test_accuracy"] == info["mnist_test_accuracy"]
+    if classes == 11:
+        assert info["parameters"] <= 100_000
+        # MNIST digits are digits: "not a digit" rarely wins on them.
+        not_digit = np.mean([p.not_digit > p.confidence for p in clf.predict(x[:2000])])
+        assert not_digit <= 0.005
 
 
-def test_evaluate_command_on_the_shipped_model() -> None:
-    proc = convert("evaluate", REPO / "models" / "digits_mlp_int8.tflite", "--data", mnist_npz(),
+@pytest.mark.parametrize(("model", "name", "floor", "classes", "max_kb"), SHIPPED_MODELS)
+def test_evaluate_command_on_the_shipped_model(model: str, name: str, floor: float, classes: int,
+                                               max_kb: int) -> None:
+    proc = convert("evaluate", REPO / "models" / f"{name}.tflite", "--data", mnist_npz(),
                    "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["samples"] == 10000
-    assert report["accuracy"] >= 0.988
+    assert report["accuracy"] >= floor
     assert min(report["per_class"]) >= 0.97
     conf = np.array(report["confusion"])
     assert conf.shape == (10, 10) and conf.sum() == 10000
     assert np.trace(conf) == round(report["accuracy"] * 10000)
 
 
-def test_installed_package_finds_the_model_through_edge_models() -> None:
-    assert (REPO / "edge" / "models" / "digits_mlp_int8.tflite").is_file()
-    assert (REPO / "edge" / "models" / "digits_mlp_int8.json").is_file()
+@pytest.mark.parametrize("name", [m[1] for m in SHIPPED_MODELS])
+def test_installed_package_finds_the_model_through_edge_models(name: str) -> None:
+    # edge/models is the package's view of models/ (a symlink), included as package data.
+    assert (REPO / "edge" / "models" / f"{name}.tflite").is_file()
+    assert (REPO / "edge" / "models" / f"{name}.json").is_file()
 
 
 NO_TF = """
@@ -107,3 +126,45 @@ def test_train_briefly_then_int8_then_evaluate(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["accuracy"] == info["mnist_test_accuracy"]
     text = convert("evaluate", out / "digits_mlp_int8.tflite", "--data", mnist_npz())
     assert "accuracy" in text.stdout and "confusion" in text.stdout
+
+
+@needs_tf
+def test_train_cnn_briefly_folds_batchnorm_and_records_the_options(tmp_path: Path) -> None:
+    """The CNN recipe end to end on a little data: 11 int8 outputs, ≤ 100 k parameters,
+    BatchNorm folded into the convolutions (no multiply/add ops left in the graph), and
+    --rotate / --label-smoothing reaching the training configuration."""
+    out = tmp_path / "cnn"
+    proc = convert("train", "--arch", "cnn", "--data", mnist_npz(), "--out", out, "--epochs", "1",
+                   "--limit", "1000", "--scenes", "6", "--seed", "3", "--workers", "0",
+                   "--rotate", "20", "--label-smoothing", "0.1", "--cache", tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    assert "not a digit" in proc.stdout
+    tflite = out / "digits_cnn_int8.tflite"
+    clf = Classifier(tflite)
+    assert clf.classes == 11
+    info = json.loads(tflite.with_suffix(".json").read_text())
+    assert 50_000 <= info["parameters"] <= 100_000
+    assert "BatchNorm" in info["architecture"]
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(tflite))
+    interp.allocate_tensors()
+    ops = [op["op_name"] for op in interp._get_ops_details()]
+    assert ops.count("CONV_2D") == 2, ops
+    assert not {"MUL", "ADD", "SUB"} & set(ops), ops  # BatchNorm folded, not left as arithmetic
+    report = json.loads((out / "report.json").read_text())
+    config = report["training"]["config"]
+    assert config["label_smoothing"] == 0.1
+    assert config["augment"]["rotate_deg"] == 20.0
+    assert "rotation ±20°" in report["training"]["summary"]
+    assert "label smoothing 0.1" in (out / "README.md").read_text()
+
+
+@pytest.mark.parametrize(("option", "value", "needle"), [
+    ("--rotate", "90", "0..45"), ("--rotate", "tilt", "not a number"),
+    ("--label-smoothing", "1.5", "0..0.9")])
+def test_train_rejects_out_of_range_options(tmp_path: Path, option: str, value: str, needle: str) -> None:
+    proc = convert("train", "--data", mnist_npz(), "--out", tmp_path / "out", option, value)
+    assert proc.returncode == 2
+    assert option in proc.stderr and needle in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()
