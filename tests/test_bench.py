@@ -58,6 +58,25 @@ def test_real_counts_a_folder_in_the_real_layout(tmp_path: Path, glyphs) -> None
 
 
 @needs_data
+def test_real_reads_tight_crops_as_predict_does(tmp_path: Path, glyphs) -> None:  # type: ignore[no-untyped-def]
+    """A photo of one digit cropped to its ink (the digit touches the image's edge) is read
+    whole by ``predict``; the bench's real-photo figure must be that, not the camera stream's
+    rule that leaves an edge-cut digit out."""
+    truth: dict[str, list[dict[str, object]]] = {}
+    for i, seed in enumerate((21, 22, 23, 24)):
+        scene = render(seed, glyphs, EASY)
+        image = decode(scene.jpeg)
+        t = scene.digits[0]
+        crop = image[t.box.y:t.box.y + t.box.h, t.box.x:t.box.x + t.box.w]
+        crop = cv2.resize(crop, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(tmp_path / f"tight_{i}.png"), crop)
+        truth[f"tight_{i}.png"] = [{"label": t.label, "box": [0, 0, crop.shape[1], crop.shape[0]]}]
+    (tmp_path / "truth.json").write_text(json.dumps(truth), encoding="utf-8")
+    figures = measure(_args("--real", str(tmp_path), "--skip", "bare"))
+    assert figures["real"]["ours"][tmp_path.name]["e2e"] >= 0.75
+
+
+@needs_data
 def test_sweep_levels_give_figures_and_a_png(tmp_path: Path, glyphs) -> None:  # type: ignore[no-untyped-def]
     from edge.bench.baseline import BarePipeline
     from edge.config import Config
