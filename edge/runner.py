@@ -152,6 +152,12 @@ class Runner:
             stack.callback(self._log_stopped)
             self.live.source = source
             log.info("source %s open; reading digits", source.describe())
+            fields = None
+            if cfg.fields:  # imported only when used: the daemon without fields stays as it was
+                from edge.field_service import FieldService
+
+                fields = FieldService(cfg, counter.db, sinks, k, n, classifier.name)
+            self.live.fields = fields  # before the server starts: /api/history answers from its first request
             if cfg.http.enabled:
                 from edge.http import HttpServer
 
@@ -159,12 +165,6 @@ class Runner:
                 stack.callback(self._stop_http)
                 self.http.start()
             stack.callback(self._announce_stop)
-            fields = None
-            if cfg.fields:  # imported only when used: the daemon without fields stays as it was
-                from edge.field_service import FieldService
-
-                fields = FieldService(cfg, counter.db, sinks, k, n, classifier.name)
-            self.live.fields = fields
             gate = ChangeGate(cfg.gate.threshold, cfg.gate.max_skip_s) if cfg.gate.enabled and not still else None
             session = _Session(source, Pipeline(classifier, cfg, still=still), Stabilizer(k, n, cfg.read.gap_factor),
                                counter, sinks, classifier.name, fields, gate)
