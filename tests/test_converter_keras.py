@@ -14,6 +14,7 @@ import pytest
 
 from edge.recognition.classify import Classifier
 from tests.converter_helpers import assert_one_line_error, convert, mnist_npz, needs_tf, run_python
+from tests.daemon import DIGIT_EDGE
 
 pytestmark = needs_tf
 
@@ -76,6 +77,9 @@ logits = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])  # no s
 logits.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 logits.fit(x.reshape(-1, 784), y, epochs=2, verbose=0)
 logits.save("logits.keras")
+import tensorflow as tf
+with open("logits_float.tflite", "wb") as f:  # converted as is: a float model that ends in logits
+    f.write(tf.lite.TFLiteConverter.from_keras_model(logits).convert())
 """
 
 
@@ -138,3 +142,21 @@ def test_model_ending_in_logits_gets_a_softmax(keras_models: Path) -> None:
     probs = clf.probabilities(x)
     assert np.allclose(probs.sum(axis=1), 1.0, atol=0.05)
     assert json.loads((keras_models / "logits_int8.json").read_text())["float_accuracy"] >= 0.8
+
+
+def test_a_float_model_without_softmax_is_refused_by_the_daemon(keras_models: Path, tmp_path: Path) -> None:
+    """Its 'confidences' are logits (0.41, 7.3, ...): min_confidence would mean nothing."""
+    import subprocess
+
+    import cv2
+
+    model = keras_models / "logits_float.tflite"
+    image = tmp_path / "blank.png"
+    cv2.imwrite(str(image), np.full((64, 64), 255, np.uint8))
+    proc = subprocess.run([DIGIT_EDGE, "predict", "--model", str(model), str(image)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]  # after the runtime's own "XNNPACK delegate" note
+    assert line.startswith(f"digit-edge: error: {model}: its outputs are not probabilities"), proc.stderr
+    assert "softmax" in line and "digit-convert convert" in line

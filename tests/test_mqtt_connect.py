@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,26 @@ def test_duplicate_client_id_is_named_once_not_flooded(
     assert len(named()) <= 2, named()  # at most once per sink, however often it flaps
     lines = warnings_with(caplog, "MQTT connection to")
     assert len(lines) <= 6, lines  # per sink: two "lost", then the one line naming the cause
+
+
+def test_repeated_broker_restarts_are_lost_connections_not_a_duplicate_client_id(
+    make_broker: Callable[..., Broker], sink_for: Callable[..., MqttSink], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker restarted four times within a minute, each time a few seconds after we connect."""
+    caplog.set_level(logging.DEBUG, logger="edge")
+    broker = make_broker()
+    sink = sink_for(broker)
+    assert wait_until(lambda: sink.stats()["connected"], timeout=30)
+    for n in range(1, 5):
+        time.sleep(1.0)
+        broker.stop()
+        time.sleep(1.5)  # down long enough for a reconnect attempt to be refused
+        broker.start()
+        assert wait_until(lambda n=n: sink.stats()["reconnects"] == n, timeout=60), sink.stats()
+    assert not warnings_with(caplog, "another client"), [r.getMessage() for r in caplog.records]
+    lost = [m for m in warnings_with(caplog, "MQTT connection to") if "lost" in m]
+    assert len(lost) == 4, lost  # each restart: one "connection lost"
+    assert delivers(broker, sink, sink.cfg.topic_prefix)
 
 
 def test_a_server_that_never_sends_connack_is_not_said_to_close(

@@ -136,6 +136,17 @@ def test_missing_model_is_named(tmp_path: Path) -> None:
     assert f"{tmp_path / 'gone.tflite'}: model file not found" in proc.stderr
 
 
+def test_a_model_path_that_is_a_folder_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "mine_int8.tflite").write_bytes(b"")
+    cfg = write_config(tmp_path / "c.yaml", f"model: {folder}\n", state_dir=tmp_path / "state")
+    proc = run("--config", str(cfg), "--source", "demo")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{folder}: is a folder, not a model file" in proc.stderr
+    assert "mine_int8.tflite" in proc.stderr and "not found" not in proc.stderr
+
+
 def test_help_explains_commands() -> None:
     out = subprocess.run([DIGIT_EDGE, "--help"], capture_output=True, text=True, check=True).stdout
     for command in ("run", "predict", "capture", "doctor", "bench"):

@@ -4,7 +4,9 @@ camera through a picamera2 stand-in (the only stand-in in the suite)."""
 from __future__ import annotations
 
 import http.server
+import io
 import logging
+import re
 import socketserver
 import threading
 import time
@@ -14,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.logs import setup_logging
 from edge.sources import SourceError, open_source
 from edge.sources.reader import LatestFrameReader
 from tests.source_helpers import card, config, wait_for
@@ -34,6 +37,7 @@ class World:
         self.count = 0
         self.hang = threading.Event()  # set: read() blocks, ignoring its timeout
         self.release = threading.Event()
+        self.stale_on_open = 0  # frames a newly opened camera hands over even while frozen
 
     def open(self) -> WorldCamera:
         if not self.plugged:
@@ -48,10 +52,14 @@ class WorldCamera:
 
     def __init__(self, world: World) -> None:
         self.world = world
+        self.stale = world.stale_on_open
 
     def read(self, timeout: float) -> np.ndarray | None:
         if self.world.hang.is_set():
             self.world.release.wait()
+        if self.stale and not self.world.delivering.is_set():  # the buffered last frame, once
+            self.stale -= 1
+            return np.zeros((48, 64), np.uint8)
         if not self.world.delivering.wait(timeout):
             return None
         time.sleep(0.005)  # ~200 frames/s
@@ -63,6 +71,17 @@ class WorldCamera:
 
     def close(self) -> None:
         self.world.closed += 1
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture
@@ -127,6 +146,37 @@ def test_reader_recovers_when_a_reopened_camera_stays_silent(
         reader.close()
     reopened = [r for r in caplog.records if "reopened" in r.getMessage()]
     assert len(reopened) >= 2 and [r.levelno for r in reopened].count(logging.INFO) == 1  # rate-limited
+
+
+def test_a_freeze_with_stale_frames_on_reopen_is_one_outage_and_a_second_stall_is_logged(
+    world: World, root_logging: None
+) -> None:
+    """A camera that hands over its buffered frame on every reopen and stays frozen: the
+    outage is the whole freeze, not the time to the first stale frame; and a second freeze
+    within a minute is logged through the daemon's rate-limited handler."""
+    out = io.StringIO()
+    setup_logging("INFO", stream=out)
+    world.stale_on_open = 1
+    reader = LatestFrameReader("test:0", world.open, config(stall_timeout_s=0.3, reopen_backoff_max_s=0.3).camera)
+
+    def freeze(recovered: int) -> None:
+        world.delivering.clear()
+        time.sleep(3.0)  # frozen 3 s: reopened several times, one stale frame each time
+        world.delivering.set()
+        wait_for(lambda: reader.reconnects == recovered, f"recovery {recovered}")
+
+    try:
+        assert reader.read(5.0) is not None
+        freeze(1)
+        time.sleep(0.5)
+        freeze(2)  # well within the rate limiter's minute
+    finally:
+        reader.close()
+    text = out.getvalue()
+    assert text.count("camera stalled") == 2, text
+    took = [float(x) for x in re.findall(r"recovered after ([0-9.]+) s", text)]
+    assert len(took) == 2 and all(t >= 3.0 for t in took), text
+    assert "stopped again" in text and "stalled again" in text, text
 
 
 def test_reader_abandons_a_read_that_never_returns(world: World, caplog: pytest.LogCaptureFixture) -> None:

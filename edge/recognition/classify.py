@@ -166,6 +166,10 @@ class Classifier:
     def __init__(self, model_path: str | Path | None = None, threads: int = 1,
                  model: str = DEFAULT_MODEL) -> None:
         self.path = Path(model_path) if model_path else default_model_path(model)
+        if self.path.is_dir():
+            inside = sorted(p.name for p in self.path.glob("*.tflite"))[:5]
+            hint = f" (it holds {', '.join(inside)})" if inside else " (it holds no .tflite file)"
+            raise ModelError(f"{self.path}: is a folder, not a model file; give the path of the .tflite file{hint}")
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")
         interpreter_cls, self.runtime = load_interpreter_class()
@@ -189,8 +193,29 @@ class Classifier:
         self.classes = int(self._out["shape"][-1])
         self._item_shape = shape
         self._batch = int(self._in["shape"][0])
+        self._check_probabilities()
         self.info = read_sidecar(self.path)
         self.name = str(self.info.get("name", self.path.stem))
+
+    def _check_probabilities(self) -> None:
+        """Refuse a model whose outputs are not probabilities (one ending in logits, no softmax).
+
+        ``min_confidence`` and "not a digit" compare probabilities; logits would pass a
+        confidence of 0.41 or 7.3 through unnoticed. Three probe crops (blank, full, a bar)
+        must each give outputs in 0..1 that sum to 1 (int8 rounding allowed for).
+        """
+        probes = np.zeros((3, 28, 28), np.uint8)
+        probes[1] = 255
+        probes[2, 4:24, 12:16] = 255
+        out = self.probabilities(probes)
+        sums = out.sum(axis=1)
+        if np.all(np.isfinite(out)) and out.min() >= -0.01 and out.max() <= 1.01 and np.all(np.abs(sums - 1) <= 0.1):
+            return
+        raise ModelError(
+            f"{self.path}: its outputs are not probabilities (on a blank crop they sum to {float(sums[0]):.3g}, "
+            f"range {float(out.min()):.3g}..{float(out.max()):.3g}); the model must end in a softmax "
+            "(`digit-convert convert` appends one to a model that ends in logits)"
+        )
 
     @property
     def input_dtype(self) -> Any:

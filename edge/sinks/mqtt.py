@@ -215,6 +215,10 @@ class MqttSink:
             self._problems.report(kind, message)
             return
         after = f" after {self._problems.attempts} failed attempts" if self._problems.attempts else ""
+        if self._problems.attempts:
+            # The broker was away in between (a restart), not taken by a twin with our client id,
+            # which lets us straight back in: what dropped before this is not flapping.
+            self._flaps = 0
         log.log(logging.INFO if self._flaps < 3 else logging.DEBUG,
                 "MQTT connected to %s%s; %d readings waiting in the spool", self._where, after, self.spool.depth())
         self._connected_at = time.monotonic()
@@ -277,9 +281,10 @@ class MqttSink:
             log.warning("MQTT connection to %s lost (%s); readings are spooled until it is back",
                         self._where, reason_code)
         elif self._flaps == 2:
-            log.warning("MQTT connection to %s keeps dropping within seconds of connecting (%s); is another "
-                        "client using client id %r? (mqtt.client_id, or device_id, must be unique per device); "
-                        "backing off", self._where, reason_code, self.client_id)
+            log.warning("MQTT connection to %s keeps dropping within seconds of connecting, and the broker "
+                        "lets us straight back in each time (%s); is another client using client id %r? "
+                        "(mqtt.client_id, or device_id, must be unique per device; or is the broker being "
+                        "restarted over and over?); backing off", self._where, reason_code, self.client_id)
         else:
             log.debug("MQTT connection dropped again right after connecting (%d times)", self._flaps)
 

@@ -8,7 +8,13 @@ them are counted in ``dropped``).
 Stall recovery: the backend's ``read`` waits at most ``poll`` seconds. When no frame has come
 for ``camera.stall_timeout_s`` the worker logs it once, closes the backend and opens a new one,
 waiting 0.5 s, 1 s, 2 s, ... up to ``camera.reopen_backoff_max_s`` between attempts, until a
-frame arrives again; then it logs the recovery and counts it in ``reconnects``.
+frame arrives again. Frames are delivered at once, but the outage only ends once they have
+kept coming for ``stall_timeout_s``: a reopened camera that hands over one stale frame and
+freezes again is the same outage, so "recovered after" is the whole time without a steady
+stream, not the first 5 s of it. Then it logs the recovery and counts it in ``reconnects``.
+The start and the end of an outage are logged past the rate limiter (each is one event,
+and an outage lasts at least ``stall_timeout_s``), so a second stall within a minute is
+not swallowed.
 
 A backend call that ignores its timeout and hangs (a driver stuck in the kernel) cannot be
 interrupted from Python. If one has not returned after ``2 x stall_timeout_s + 5`` seconds,
@@ -36,6 +42,7 @@ HUNG_GRACE_S = 5.0
 IDLE_SLEEP_S = 0.02  # a backend that fails instantly (unplugged) is retried this often
 MAX_ABANDONED = 3  # hung threads kept before giving up on starting more
 CLOSE_JOIN_S = 3.0
+UNLIMITED = {"unlimited": True}  # past edge.logs.RateLimitFilter: the start and end of an outage
 
 
 class LatestFrameReader:
@@ -70,7 +77,9 @@ class LatestFrameReader:
         self._stop = threading.Event()
         self._generation = 0
         self._last_frame_at = self._watch_since = time.monotonic()
-        self._outage_since: float | None = None
+        self._outage_since: float | None = None  # the last frame before the current outage
+        self._resumed_at: float | None = None  # the first frame after it (recovery not yet confirmed)
+        self._false_starts = 0  # frames came back and stopped again, within this outage
         self._busy: tuple[str, float, int] | None = None  # (call, since, generation)
         self._delay = min(BACKOFF_FIRST_S, self._backoff_max_s)
         self._said: set[str] = set()  # messages logged in this outage: repeats go to debug
@@ -135,6 +144,9 @@ class LatestFrameReader:
             self._state = "reopening"
             if self._outage_since is None:
                 self._outage_since = self._last_frame_at
+            if self._resumed_at is not None:
+                self._resumed_at = None
+                self._false_starts += 1
         log.error(
             "%s: the camera's %s() has not returned for %.0f s; abandoning it and opening the "
             "camera again (%d stuck thread(s) so far)",
@@ -203,19 +215,25 @@ class LatestFrameReader:
             if self._fresh:
                 self.dropped += 1
             self._latest, self._fresh = frame, True
-            outage = None if self._outage_since is None else now - self._outage_since
-            if outage is not None:
-                self.reconnects += 1
-                self._outage_since = None
-                self._delay = min(BACKOFF_FIRST_S, self._backoff_max_s)
-                self._said.clear()
+            outage = false_starts = None
+            if self._outage_since is not None:
+                if self._resumed_at is None:
+                    self._resumed_at = now
+                elif now - self._resumed_at >= self._stall_s:  # a steady stream again: confirmed
+                    outage, false_starts = self._resumed_at - self._outage_since, self._false_starts
+                    self.reconnects += 1
+                    self._outage_since = self._resumed_at = None
+                    self._false_starts = 0
+                    self._delay = min(BACKOFF_FIRST_S, self._backoff_max_s)
+                    self._said.clear()
             self._last_frame_at = self._watch_since = now
             self._state = "ok"
             self._cond.notify_all()
         if outage is not None:
+            again = f"; it stopped again {false_starts} time(s) before that" if false_starts else ""
             log.warning(
-                "%s: camera recovered after %.1f s without frames (reconnect %d)",
-                self.label, outage, self.reconnects,
+                "%s: camera recovered after %.1f s without a steady stream of frames (reconnect %d%s)",
+                self.label, outage, self.reconnects, again, extra=UNLIMITED,
             )
 
     def _on_stall(self) -> None:
@@ -223,13 +241,19 @@ class LatestFrameReader:
             first = self._outage_since is None
             if first:
                 self._outage_since = self._last_frame_at
+            relapsed = self._resumed_at is not None
+            if relapsed:
+                self._resumed_at = None
+                self._false_starts += 1
             self._state = "stalled"
         if first:
             log.warning(
                 "%s: no frame for %.1f s: camera stalled; closing and reopening it "
                 "(retrying with backoff up to %g s)",
-                self.label, self._stall_s, self._backoff_max_s,
+                self.label, self._stall_s, self._backoff_max_s, extra=UNLIMITED,
             )
+        elif relapsed:
+            self._say(logging.WARNING, "the reopened camera gave a few frames and stalled again; still reopening")
         else:
             log.debug("%s: reopened camera delivered no frame within %.1f s", self.label, self._stall_s)
 
