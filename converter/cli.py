@@ -12,7 +12,7 @@ import json
 import logging
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from converter import ConverterError, __version__
@@ -105,24 +105,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 0.9:
-        raise argparse.ArgumentTypeError(f"must be within 0..0.9, got {value}")
-    return value
+def _float_within(low: float, high: float, unit: str = "") -> Callable[[str], float]:
+    """An argparse ``type``: a float in ``low..high``, else an error naming the range."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be within {low:g}..{high:g}{unit}, got {value}")
+        return value
+    return parse
 
 
-def _degrees(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 45.0:
-        raise argparse.ArgumentTypeError(f"must be within 0..45 degrees, got {value}")
-    return value
+_fraction = _float_within(0.0, 0.9)
+_degrees = _float_within(0.0, 45.0, " degrees")
 
 
 def _positive(text: str) -> int:
