@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +11,19 @@ from typing import Any
 import pytest
 
 from tests.mqtt_broker import Broker, BrokerError, TlsFiles, make_tls_files
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """Handlers and level of the root logger put back as they were (the daemon's logging
+    setup adds handlers to it)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -74,17 +74,6 @@ class WorldCamera:
 
 
 @pytest.fixture
-def root_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
-
-
-@pytest.fixture
 def world() -> Iterator[World]:
     w = World()
     yield w
