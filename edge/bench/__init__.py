@@ -15,7 +15,12 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edge.bench.accuracy import Image
+    from edge.recognition.pipeline import Pipeline
+    from edge.types import FrameResult
 
 REPO = Path(__file__).resolve().parents[2]  # the checkout, when run from one
 TUNE_SEED, HELD_SEED, HARD_OFFSET = 0, 100_000, 50_000  # scene seeds; never tune on HELD
@@ -234,10 +239,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 class _StillReader:
     """The bench's ``Reader`` for real photos: ``predict``'s way (``read_digits``)."""
 
-    def __init__(self, pipeline: Any) -> None:
+    def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
 
-    def process(self, image: Any) -> Any:
+    def process(self, image: Image) -> FrameResult:
         from edge.predict import read_digits
 
         return read_digits(self.pipeline, image)
