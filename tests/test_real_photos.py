@@ -169,3 +169,24 @@ def test_real_tuning_sets_hold_up(still: Pipeline, name: str, floor: float) -> N
 
     score = score_real(still, load_real_set(REAL / name))
     assert score.e2e >= floor, score.as_dict()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_linked_zeros_written_in_one_stroke(tmp_path: Path, still: Pipeline, seed: int) -> None:
+    """"5000" as cheque amounts are written: the zeros' loops overlap, so no column cut parts
+    them (the lattice used to read such arcs as 6s, 2s and 1s); each loop is cut out by its hole."""
+    rng = np.random.default_rng(seed)
+    height, pen = 60, 4.0
+    five = pen_glyph(5, height, pen, seed=seed)
+    zeros = [pen_glyph(0, height, pen, seed=seed * 3 + k) for k in range(3)]
+    width = five.shape[1] + 12 + sum(z.shape[1] for z in zeros)
+    ink = np.zeros((height + 4, width), np.float32)
+    ink[:five.shape[0], :five.shape[1]] = five
+    x = five.shape[1] + 12
+    for z in zeros:
+        ink[:z.shape[0], x:x + z.shape[1]] = np.maximum(ink[:z.shape[0], x:x + z.shape[1]], z)
+        x += int(z.shape[1] * rng.uniform(0.72, 0.8))  # the next loop starts inside this one
+    ys, xs = np.nonzero(ink > 0.1)
+    ink = ink[: ys.max() + 1, : xs.max() + 1]
+    image = through_file(tmp_path, ink_on_paper(ink, margin=30, seed=seed))
+    assert value(still, image) == "5000"

@@ -35,6 +35,12 @@ MINIMUM_REACH = 0.12  # a lattice cut point is a column with the least ink withi
 MINIMUM_INK = 0.6  # ... and less than this x the blob's inkiest column
 MERGE_NEAR = 0.08  # cut points closer than this x height are one
 POINTS_PER_DIGIT = 2  # inner cut points at most per digit of the likeliest count, + 2 (the thinnest kept)
+RING = -1  # ``Piece.parts`` of a lattice segment cut out around a hole (a loop of linked "0"s), not by columns
+HOLE_HEIGHT = 0.4  # a ring's hole is at least this x the group's height (an "8"'s loops are smaller)
+HOLE_WIDTH = 0.15  # ... and this wide (the lens where two rings overlap is narrower)
+RING_REACH = 1.3  # a ring's ink lies within this x the stroke width of its hole
+RING_GAP = 1.0  # a loop's gap up to this x the stroke width is closed
+RING_LEFTOVER = 0.1  # more ink than this x the rings' over their columns: something else is there too
 
 
 class _Confident(Protocol):  # edge.recognition.classify.Prediction, without importing the runtime
@@ -78,7 +84,8 @@ def split_group(box: Box, mask: GrayImage, cfg: DetectConfig, alternatives: bool
               if n <= MAX_DIGITS and box.w / n >= MIN_PART * box.h]  # guess 75%, guess + 1 24%
     if not counts:
         return whole  # more digits than one blob is read as
-    nodes = _cut_points(ink, counts)
+    rings = _rings(ink, mask)
+    nodes = _cut_points(ink, counts, [u for r in rings for u in (r.start, r.end)])
     if len(nodes) < 3:
         return whole
     last = len(nodes) - 1
@@ -89,14 +96,87 @@ def split_group(box: Box, mask: GrayImage, cfg: DetectConfig, alternatives: bool
             part = _part(ink, nodes[i][0], nodes[j][0])
             if part is not None:
                 segments[i, j] = part
-    on_path = _on_a_path(list(segments), last)
+    at = {u: k for k, (u, _) in enumerate(nodes)}
+    ring_spans = {(at[r.start], at[r.end]): r for r in rings if r.start in at and r.end in at}
+    on_path = _on_a_path(sorted({*segments, *ring_spans}), last)
     if not on_path:
         return whole  # no way through the cut points leaves only digits
     out = [Piece(box, mask, 1, whole_prior, (0, last))]
     for i, j in on_path:
         credit = RUN_PRIOR[min(nodes[i][1], 3)] if i > 0 else 0.0
-        out.append(Piece(*segments[i, j], 0, credit, (i, j)))
+        if (i, j) in segments:
+            out.append(Piece(*segments[i, j], 0, credit, (i, j)))
+        if (i, j) in ring_spans:
+            out.append(Piece(ring_spans[i, j].box, ring_spans[i, j].mask, RING, 0.0, (i, j)))
     return out
+
+
+class _Ring(NamedTuple):
+    box: Box
+    mask: GrayImage
+    start: int  # where along the row the lattice enters and leaves it
+    end: int
+
+
+def _rings(ink: _Ink, mask: GrayImage) -> list[_Ring]:
+    """Digits drawn as closed loops side by side ("000" written in one stroke, as on
+    cheques), each cut out with the ink around its own hole.
+
+    Linked "0"s often overlap: no column cut separates them, so the column lattice can only
+    offer arcs ("(", ")", "x"), which read as 6s, 2s and 1s. The ink within a stroke's reach
+    of each big hole is that loop. Offered only when the rings explain all the ink over their
+    columns (a "6"'s stem, a "9"'s tail or an "8"'s second loop would be left over), and only
+    as one more way through the lattice for the classifier to weigh.
+    """
+    h = ink.box.h
+    found, _ = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    ink_px = mask > 0
+    outline = sum(cv2.arcLength(c, True) for c in found)
+    stroke = 2.0 * float(np.count_nonzero(ink_px)) / max(1.0, outline)  # 2 x area / outline
+    # A loop left open by a pen's gap of about a stroke is a loop still.
+    size = max(3, 2 * round(stroke * RING_GAP / 2) + 1)
+    closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    found, hierarchy = cv2.findContours(closed, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return []
+    holes = sorted((cv2.boundingRect(c), c) for c, link in zip(found, hierarchy.reshape(-1, 4), strict=True)
+                   if link[3] >= 0)
+    holes = [(r, c) for r, c in holes if r[3] >= HOLE_HEIGHT * h and r[2] >= HOLE_WIDTH * h]
+    if len(holes) < 2 or any(b[0][0] < a[0][0] + a[0][2] / 2 for a, b in itertools.pairwise(holes)):
+        return []  # fewer than two loops side by side (stacked ones are an "8")
+    reach = RING_REACH * stroke + size / 2
+    outside = np.full(mask.shape, 255, np.uint8)
+    covered = np.zeros(mask.shape, np.bool_)
+    rings: list[tuple[Box, GrayImage, npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
+    for _, contour in holes:
+        outside[:] = 255
+        cv2.drawContours(outside, [contour], -1, 0, cv2.FILLED)
+        ring = ink_px & (cv2.distanceTransform(outside, cv2.DIST_L2, 3) <= reach)
+        ys, xs = np.nonzero(ring)
+        if ys.size == 0:
+            return []
+        covered |= ring
+        r0, r1, c0, c1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+        if r1 - r0 < 0.4 * h:
+            return []
+        part = (ring[r0:r1, c0:c1] * 255).astype(np.uint8)
+        rings.append((Box(ink.box.x + c0, ink.box.y + r0, c1 - c0, r1 - r0), part, ys, xs))
+    first, last = ink.along(rings[0][2], rings[0][3]), ink.along(rings[-1][2], rings[-1][3])
+    lo, hi = np.searchsorted(ink.u, [int(first.min()), int(last.max()) + 1])
+    between = int(np.count_nonzero(~covered[ink.ys[lo:hi], ink.xs[lo:hi]]))
+    if between > RING_LEFTOVER * np.count_nonzero(covered):
+        return []  # not only loops there
+    # The lattice's nodes: where the first ring starts, between each two, where the last ends.
+    spans = [ink.along(ys, xs) for *_, ys, xs in rings]
+    edges = [int(spans[0].min())]
+    edges += [(int(a.max()) + int(b.min()) + 1) // 2 for a, b in itertools.pairwise(spans)]
+    edges.append(int(spans[-1].max()) + 1)
+    snap = MIN_PART * h  # a lead-in or tail narrower than a digit is no digit of its own
+    if edges[0] < snap:
+        edges[0] = 0
+    if ink.span - edges[-1] < snap:
+        edges[-1] = ink.span
+    return [_Ring(b, m, edges[k], edges[k + 1]) for k, (b, m, _, _) in enumerate(rings)]
 
 
 def _on_a_path(segments: list[tuple[int, int]], last: int) -> list[tuple[int, int]]:
@@ -113,8 +193,9 @@ def _on_a_path(segments: list[tuple[int, int]], last: int) -> list[tuple[int, in
     return [(i, j) for i, j in segments if i in ahead and j in behind]
 
 
-def _cut_points(ink: _Ink, counts: Sequence[int]) -> list[tuple[int, int]]:
-    """``(u, strokes crossed)`` of the lattice's cut points, first 0, last the far end."""
+def _cut_points(ink: _Ink, counts: Sequence[int], fixed: Sequence[int] = ()) -> list[tuple[int, int]]:
+    """``(u, strokes crossed)`` of the lattice's cut points, first 0, last the far end;
+    ``fixed`` ones (the rings' edges) are kept as they are."""
     h, cols = ink.box.h, ink.cols
     found = {c for n in counts for c in _best_cuts(cols, n, h)}
     reach = max(2, round(MINIMUM_REACH * h))
@@ -133,6 +214,8 @@ def _cut_points(ink: _Ink, counts: Sequence[int]) -> list[tuple[int, int]]:
     most = POINTS_PER_DIGIT * max(counts) + 2  # bounds the segments, so the crops, per blob
     if len(points) > most:
         points = sorted(sorted(points, key=lambda c: float(cols[c]))[:most])
+    inner_fixed = {c for c in fixed if 0 < c < ink.span}
+    points = sorted({c for c in points if all(abs(c - f) >= MERGE_NEAR * h for f in inner_fixed)} | inner_fixed)
     return [(0, 0), *((c, _runs_at(ink, c)) for c in points), (ink.span, 0)]
 
 
@@ -140,14 +223,20 @@ class _Ink:
     """A group's ink pixels in row coordinates: ``u`` along the (tilted) row, ``v`` across."""
 
     def __init__(self, box: Box, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp], theta: float) -> None:
+        self.theta = theta
         u = (xs * math.cos(theta) + ys * math.sin(theta) + 0.5).astype(np.int32)
-        u -= int(u.min())
+        self.u0 = int(u.min())
+        u -= self.u0
         order = np.argsort(u, kind="stable")
         self.box, self.u, self.ys, self.xs = box, u[order], ys[order], xs[order]
         self.v = (self.ys * math.cos(theta) - self.xs * math.sin(theta)).astype(np.float32)
         self.span = int(self.u[-1]) + 1
         counts = np.bincount(self.u, minlength=self.span).astype(np.float32)
         self.cols = np.convolve(counts, np.ones(3, np.float32) / 3, "same").astype(np.float32)
+
+    def along(self, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp]) -> npt.NDArray[np.int32]:
+        """Where pixels of the box lie along the row, in the lattice's ``u``."""
+        return (xs * math.cos(self.theta) + ys * math.sin(self.theta) + 0.5).astype(np.int32) - self.u0
 
     @classmethod
     def of(cls, box: Box, mask: GrayImage) -> _Ink | None:
@@ -301,18 +390,20 @@ def _best_path(regions: Sequence[Region], predictions: Sequence[_Confident], idx
     region's shape suggests. One dynamic programme per plausible count n (the means over a
     known n are sums, so each step's weight is known)."""
     whole = next((i for i in idx if regions[i].parts == 1), None)
-    segments = [i for i in idx if regions[i].parts == 0 and regions[i].span is not None]
+    segments = [i for i in idx if regions[i].parts in (0, RING) and regions[i].span is not None]
     if whole is None:
         return idx
     box, last = regions[whole].box, (regions[whole].span or (0, 0))[1]
     aspect = box.w / max(1, box.h)
     guess = max(2, round(aspect / cfg.digit_aspect))
+    rings = sum(regions[i].parts == RING for i in segments)
     best, best_score = [whole], _logp(predictions[whole]) + regions[whole].prior
-    for n in range(max(2, guess - 1), min(MAX_DIGITS, guess + 1) + 1):
+    for n in range(max(2, min(guess - 1, rings)), min(MAX_DIGITS, guess + 1) + 1):
         expected = box.w / n
-        paths: dict[int, tuple[float, list[int]]] = {0: (0.0, [])}
+        # node -> (score, segments, digit widths beyond one that its rings stand for)
+        paths: dict[int, tuple[float, list[int], float]] = {0: (0.0, [], 0.0)}
         for _ in range(n):
-            step: dict[int, tuple[float, list[int]]] = {}
+            step: dict[int, tuple[float, list[int], float]] = {}
             for i in segments:
                 a, b = regions[i].span or (0, 0)
                 if a not in paths:
@@ -320,11 +411,13 @@ def _best_path(regions: Sequence[Region], predictions: Sequence[_Confident], idx
                 width = (regions[i].box.w - expected) / expected
                 gain = (_logp(predictions[i]) - WIDTH_WEIGHT * width * width) / n + regions[i].prior / (n - 1)
                 total = paths[a][0] + gain
+                wide = max(0.0, regions[i].box.w / (cfg.digit_aspect * box.h) - 1) if regions[i].parts == RING else 0.0
                 if b not in step or total > step[b][0]:
-                    step[b] = (total, [*paths[a][1], i])
+                    step[b] = (total, [*paths[a][1], i], paths[a][2] + wide)
             paths = step
         if last in paths:
-            total = paths[last][0] - cfg.split_prior * abs(aspect / cfg.digit_aspect - n)
+            # A ring is a wide digit: the count the aspect suggests is less for it.
+            total = paths[last][0] - cfg.split_prior * abs(aspect / cfg.digit_aspect - n - paths[last][2])
             if total > best_score:
                 best, best_score = paths[last][1], total
     return best
