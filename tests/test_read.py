@@ -74,3 +74,16 @@ def test_a_changing_number_never_yields_a_mix_of_old_and_new() -> None:
     mixed = frame(digit(1, 10, 10), digit(2, 40, 10), digit(0, 70, 10), digit(1, 100, 10))
     seen = [r.value for r in (s.update(f) for f in (old, old, old, mixed, new, new, new, new)) if r]
     assert seen == ["1208", "1211"]
+
+
+def test_a_mark_much_shorter_than_its_number_is_left_out() -> None:
+    """The dash after a cheque's amount or a full stop, read as a "digit", is no digit of the number;
+    a digit two thirds the height of its neighbours still is."""
+    def d(digit: int, x: int, h: int) -> Digit:
+        return Digit(digit, 0.9, Box(x, 100 - h, max(4, h // 2), h))
+
+    digits = [d(1, 0, 60), d(2, 40, 40), d(5, 80, 58), d(2, 120, 15)]  # the last: a dash, 1/4 as tall
+    ordered, numbers = group_numbers(digits, 1.0, drop_marks=True)
+    assert [n.value for n in numbers] == ["125"]
+    assert [x.digit for x in ordered] == [1, 2, 5]
+    assert [n.value for n in group_numbers(digits, 1.0)[1]] == ["1252"]  # a truth's numbers are what they are

@@ -97,7 +97,7 @@ class Pipeline:
             layout = {id(d): regions[i].box for d, i in zip(digits, picked, strict=True)}
         elif turn:
             layout = {id(d): turned_back(d.box, turn, gray.shape) for d in digits}
-        ordered, numbers = group_numbers(digits, self.gap_factor, layout)
+        ordered, numbers = group_numbers(digits, self.gap_factor, layout, drop_marks=True)
         candidates = tuple(boxes[i] for i in keep)
         if sheet is not None and rectified:  # read on the upright sheet: boxes back to the frame's pixels
             ordered, numbers, candidates = _to_frame(sheet, ordered, numbers, candidates)
