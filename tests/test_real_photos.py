@@ -161,10 +161,11 @@ REAL = DATA_DIR / "real"
 
 @pytest.mark.skipif(not REAL.exists(), reason=f"no real photos in {REAL}")
 @pytest.mark.parametrize(("name", "floor"), [("grid_scans_minichazer", 0.93), ("paper_photos_single", 0.89),
-                                           ("orand_car_a_cheques", 0.60)])
+                                           ("orand_car_a_cheques", 0.70)])
 def test_real_tuning_sets_hold_up(still: Pipeline, name: str, floor: float) -> None:
     """The real tuning sets, read as `predict` reads them (digits read right; the shipped
-    default model; measured 97.1 / 95.7 / 69.4% when these floors were set)."""
+    default model; measured 97.1 / 95.7 / 69.4% when these floors were set, the cheques 73.7% when
+    theirs was raised to 0.70 with the ring cut)."""
     from edge.bench.accuracy import load_real_set, score_real
 
     score = score_real(still, load_real_set(REAL / name))
