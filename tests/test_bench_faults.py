@@ -41,6 +41,8 @@ def test_faults_quick_measures_kills_slow_link_and_slow_clients() -> None:
         assert run["peak_rss_mb"] > 0 and run["produced"] == s["frames"], run  # one reading per frame
         assert 0 < run["delivered"] <= run["produced"], run  # readings first: some get through the slow link
     assert s["rss_ratio"] == round(s["slow"]["peak_rss_mb"] / s["direct"]["peak_rss_mb"], 3)
+    # the proxy did throttle: fewer snapshots (QoS 0, stale ones dropped) got through than directly
+    assert s["slow"]["snapshots_delivered"] < s["direct"]["snapshots_delivered"], s
 
     c = f["slow_clients"]
     assert c["daemon_alive"] and c["opened"] >= c["clients"] == 200, c

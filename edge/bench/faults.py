@@ -173,7 +173,7 @@ def measure_slow_link(work: Path, model: str | None, frames: int, fps: float = 4
         for name in ("direct", "slow"):
             prefix = f"bench-link-{name}-{os.getpid()}"
             topic = f"{prefix}/dev/reading"
-            sub = Subscriber(broker, [topic])  # straight to the broker: it sees what got through
+            sub = Subscriber(broker, [topic, f"{prefix}/dev/snapshot"])  # straight to the broker: what got through
             proxy = ThrottlingProxy(broker.port, SLOW_RATE) if name == "slow" else None
             try:
                 port = proxy.port if proxy is not None else broker.port
@@ -182,12 +182,14 @@ def measure_slow_link(work: Path, model: str | None, frames: int, fps: float = 4
                                   timeout=frames / fps + 120, env=ENV)
                 time.sleep(0.5)  # what the broker had at the daemon's exit reaches the subscriber
                 delivered = len(set(_seqs(sub, topic)))
+                snapshots = len(sub.on(f"{prefix}/dev/snapshot"))
             finally:
                 sub.close()
                 if proxy is not None:
                     proxy.close()
             out[name] = {"peak_rss_mb": round(fig.max_rss_mb, 1), "seconds": round(fig.exit_s, 1),
                          "produced": _last_seq(work / name / "state"), "delivered": delivered,
+                         "snapshots_delivered": snapshots,
                          "exit_status": fig.returncode, **({"stderr": fig.stderr_tail} if fig.returncode else {})}
     finally:
         broker.stop()
@@ -343,7 +345,8 @@ def fault_lines(f: dict[str, Any]) -> list[str]:
         lines.append(f"  slow link ({s['rate_bytes_s'] // 1000} KB/s proxy), {s['frames']} readings with snapshots at "
                      f"{s['fps']:g}/s: peak RSS {w['peak_rss_mb']:.0f} MB vs {d['peak_rss_mb']:.0f} MB direct, "
                      f"ratio {s['rss_ratio']:.2f}x; readings delivered during the run {w['delivered']} of "
-                     f"{w['produced']} (direct {d['delivered']} of {d['produced']})")
+                     f"{w['produced']} (direct {d['delivered']} of {d['produced']}), snapshots "
+                     f"{w['snapshots_delivered']} (direct {d['snapshots_delivered']}: stale ones are dropped)")
         lines += [f"  ! {name} run exited {v['exit_status']}: {v.get('stderr', '')}" for name, v in
                   (("direct", d), ("slow", w)) if v["exit_status"]]
     c = f.get("slow_clients", {})
