@@ -9,9 +9,7 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ import pytest
 from edge.bench.broker import Broker
 from tests.http_daemon import DEADLINE_S, Daemon, get, open_stream, start_daemon, stop_daemon, wait_for, wait_listening
 from tests.imaging import draw_number, paper, save
+from tests.source_helpers import PausableCamera
 
 PASSWORD = "correct horse battery staple"
 
@@ -102,40 +101,6 @@ def test_sigterm_while_a_viewer_streams_stops_cleanly(tmp_path: Path) -> None:
         while sock.recv(65536):  # the server ends the stream
             pass
     assert "stopped after" in log
-
-
-class PausableCamera:
-    """An MJPEG camera on a free loopback port whose frames can be stopped (a stall) and resumed."""
-
-    def __init__(self, jpeg: bytes) -> None:
-        self.flowing = threading.Event()
-        self.flowing.set()
-        self.closing = threading.Event()
-        camera = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
-                with contextlib.suppress(OSError):
-                    while not camera.closing.wait(0.05):
-                        if camera.flowing.is_set():
-                            self.wfile.write(head + jpeg + b"\r\n")
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cam.mjpg"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.closing.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_healthz_turns_503_with_the_reason_while_the_camera_stalls(tmp_path: Path) -> None:
