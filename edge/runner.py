@@ -210,6 +210,7 @@ class Runner:
         period = 1.0 / cfg.fps
         next_stats = time.monotonic() + cfg.mqtt.stats_interval_s
         next_due = time.monotonic()
+        waiting = False  # the STATUS line says "waiting for frames": put it back when they come
         while not self.stop_event.is_set():
             self.notifier.watchdog()
             try:
@@ -224,7 +225,11 @@ class Runner:
             if frame is None:
                 stats.source_timeouts += 1
                 self.notifier.status(f"waiting for frames from {source.describe()} ({source.state})")
+                waiting = True
                 continue
+            if waiting and self.started:
+                self.notifier.status(f"reading digits from {source.describe()}")
+            waiting = False
             if not self.started:
                 self.notifier.ready()
                 self.notifier.status(f"reading digits from {source.describe()}")

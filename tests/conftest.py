@@ -1,4 +1,4 @@
-"""Shared fixtures. MQTT: a real Mosquitto per test (see tests/mqtt_broker.py)."""
+"""Shared fixtures. MQTT: a real Mosquitto per test (see edge/bench/broker.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.mqtt_broker import Broker, BrokerError, TlsFiles, make_tls_files
+from edge.bench.broker import Broker, BrokerError, TlsFiles, make_tls_files
 
 
 @pytest.fixture

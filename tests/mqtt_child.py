@@ -18,10 +18,10 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from edge.bench.broker import sample_reading
 from edge.config import MqttConfig
 from edge.sinks.mqtt import MqttSink
 from edge.state import SequenceCounter
-from tests.mqtt_broker import sample_reading
 
 
 def main() -> int:

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.bench.broker import Broker, TlsFiles, free_port
 from edge.doctor import run_doctor
 from tests import daemon
-from tests.mqtt_broker import Broker, TlsFiles, free_port
 
 CHECKS = ["config", "model", "interpreter", "camera", "broker", "state directory", "video devices"]
 

@@ -9,9 +9,9 @@ import json
 import subprocess
 from pathlib import Path
 
+from edge.bench.broker import Broker, Subscriber
 from tests.daemon import DIGIT_EDGE, DaemonProcess, write_config
 from tests.forms import fields_yaml, render_form
-from tests.mqtt_broker import Broker, Subscriber
 
 METER_RULES = "monotonic: increasing\nunit_of_measurement: m³\ndevice_class: water\nstate_class: total_increasing\n"
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import yaml
 
+from edge.bench.broker import free_port
 from tests.cdp import Browser
 from tests.daemon import DIGIT_EDGE
 from tests.http_daemon import Daemon, get, stop_daemon, wait_for, wait_listening
-from tests.mqtt_broker import free_port
 
 PASSWORD = "s3cret-pw"
 CONFIG = """# my set-up: keep this comment

@@ -9,16 +9,15 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from edge.bench.broker import Broker
 from tests.http_daemon import DEADLINE_S, Daemon, get, open_stream, start_daemon, stop_daemon, wait_for, wait_listening
 from tests.imaging import draw_number, paper, save
-from tests.mqtt_broker import Broker
+from tests.source_helpers import PausableCamera
 
 PASSWORD = "correct horse battery staple"
 
@@ -104,40 +103,6 @@ def test_sigterm_while_a_viewer_streams_stops_cleanly(tmp_path: Path) -> None:
     assert "stopped after" in log
 
 
-class PausableCamera:
-    """An MJPEG camera on a free loopback port whose frames can be stopped (a stall) and resumed."""
-
-    def __init__(self, jpeg: bytes) -> None:
-        self.flowing = threading.Event()
-        self.flowing.set()
-        self.closing = threading.Event()
-        camera = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
-                with contextlib.suppress(OSError):
-                    while not camera.closing.wait(0.05):
-                        if camera.flowing.is_set():
-                            self.wfile.write(head + jpeg + b"\r\n")
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cam.mjpg"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.closing.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_healthz_turns_503_with_the_reason_while_the_camera_stalls(tmp_path: Path) -> None:
     canvas = paper(640, 480, seed=3)
     draw_number(canvas, "42", 200, 180, 90, seed=4)
@@ -156,10 +121,20 @@ def test_healthz_turns_503_with_the_reason_while_the_camera_stalls(tmp_path: Pat
         status = json.loads(d.request("/api/status")[2])
         assert "cam.mjpg" in status["health"]["reason"]  # the status page, behind the password if set, does
         assert d.request("/snapshot.jpg")[0] == 200  # the last frame is still there to look at
+        # /healthz says 503 once no frame was processed for 1 s, which can be before the source
+        # itself has declared the stall: resume only once it has closed the stalled connection,
+        # so the frames come back over a new one (a reconnect), not over the old one.
+        wait_for(lambda: "camera stalled; closing and reopening it" in d.log(), "the source to declare the stall", d)
         camera.flowing.set()
         wait_for(lambda: d.request("/healthz")[0] == 200, "/healthz to recover", d)
-        metrics = d.request("/metrics")[2].decode()
-        assert re.search(r"^digit_edge_source_reconnects_total [1-9]", metrics, re.M), metrics
+
+        def reconnects() -> str:
+            metrics = d.request("/metrics")[2].decode()
+            found = re.search(r"^digit_edge_source_reconnects_total (\S+)$", metrics, re.M)
+            return found.group(1) if found else metrics
+
+        # the outage ends (and is counted) once frames have kept coming for stall_timeout_s
+        wait_for(lambda: re.fullmatch(r"[1-9][0-9.]*", reconnects()) is not None, "a reconnect in /metrics", d)
     finally:
         stop_daemon(d)
         camera.close()

@@ -54,6 +54,12 @@ def test_the_daemon_imports_no_tensorflow_converter_or_bench(folder: str) -> Non
     assert found == []
 
 
+def test_the_package_imports_nothing_from_the_tests() -> None:
+    """The bench ships in the wheel: what it (or anything in edge/) needs lives in edge/, e.g.
+    the broker and the throttling proxy (edge/bench/broker.py, proxy.py), which the tests import."""
+    assert offenders(".", ("tests",)) == []
+
+
 def test_the_finder_sees_a_wrong_way_import(tmp_path: Path) -> None:
     """The scan itself: a lazy import inside a function is found."""
     bad = tmp_path / "bad.py"

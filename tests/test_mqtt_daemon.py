@@ -13,11 +13,11 @@ from pathlib import Path
 
 import cv2
 
+from edge.bench.broker import Broker, Subscriber
 from edge.config import Config
 from edge.sinks.spool import Spool
 from edge.sources.demo import DemoSource
 from tests.daemon import DaemonProcess, write_config
-from tests.mqtt_broker import Broker, Subscriber
 
 
 def broker_config(tmp_path: Path, broker: Broker, prefix: str) -> Path:

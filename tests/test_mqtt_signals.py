@@ -7,10 +7,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from edge.bench.broker import Broker, Subscriber
 from edge.sinks.spool import Spool
 from tests.imaging import REPO
 from tests.line_process import LineProcess
-from tests.mqtt_broker import Broker, Subscriber
 
 
 class Child(LineProcess):

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from edge.notify import Notifier
-from tests.daemon import DaemonProcess, write_config
+from tests.daemon import DIGIT_EDGE, DaemonProcess, write_config
+from tests.imaging import draw_number, paper, save
+from tests.source_helpers import PausableCamera
+from tests.test_mqtt_daemon import demo_frames
 
 # Each test process is short; a generous receive timeout only matters when something is broken.
 RECV_TIMEOUT_S = 20.0
@@ -199,43 +204,105 @@ def test_pings_stop_while_the_frame_loop_hangs_and_resume_after(notify_socket: N
 QUIET_S = 2.5  # 2.5 watchdog intervals (7 ping periods) without a message = the pings stopped
 
 
-@pytest.mark.skip(reason="FIFOs are refused before open now (1c282b8): the loop cannot hang this way; rewrite pending")
 def test_daemon_watchdog_pings_stop_while_its_frame_loop_hangs(notify_socket: NotifySocket, tmp_path: Path) -> None:
-    """`digit-edge run` on a folder whose second "image" is a FIFO nobody writes to.
+    """`digit-edge run` whose stdout nobody reads: the frame loop hangs writing a reading.
 
-    Reading it blocks the frame loop in open(2), as a hung camera driver would. The daemon
-    says READY after the first frame, then goes silent — under systemd, WatchdogSec= would
-    now restart it — and pings again once the FIFO is opened from this side.
+    A FIFO among the images no longer hangs it (image files are checked before they are opened)
+    and a stalled camera does not either (reads time out: the next test), so the hang here is
+    the one a stuck journal or a full pipe causes: the console sink's write blocks in the frame
+    loop's own thread. The daemon says READY, pings, then goes silent — under systemd
+    WatchdogSec= would now restart it — and pings again once the pipe is read, losing nothing.
     """
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    cv2.imwrite(str(frames / "1.png"), np.full((240, 320, 3), 255, np.uint8))
-    os.mkfifo(frames / "2.png")
-    cv2.imwrite(str(frames / "3.png"), np.full((240, 320, 3), 255, np.uint8))
+    frames = demo_frames(tmp_path / "frames", 40)  # a new value on each: one reading per frame
     config = write_config(tmp_path / "config.yaml", state_dir=tmp_path / "state")
     env = environ("WATCHDOG_PID", "JOURNAL_STREAM", NOTIFY_SOCKET=notify_socket.env_value, WATCHDOG_USEC="1000000")
-    daemon = DaemonProcess(config, "--source", f"dir:{frames}", env=env)
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)  # the smallest pipe: a few readings fill it
+    with (tmp_path / "stderr.txt").open("wb") as err:
+        proc = subprocess.Popen([DIGIT_EDGE, "run", "--config", str(config), "--output", "json",
+                                 "--source", f"dir:{frames}"], stdout=write_end, stderr=err, env=env)
+    os.close(write_end)
+    printed: list[bytes] = []
+    reader = threading.Thread(target=lambda: printed.append(_read_all(read_end)), daemon=True)
     try:
         before = notify_socket.receive_until("READY=1", timeout=60)
         assert before[0] == "STATUS=loading model"
         assert "WATCHDOG=1" in before
-        # After READY the loop handles frame 1 and blocks on 2.png: wait for the silence.
+        # The pipe fills after a few readings and the next write blocks: wait for the silence.
         for _ in range(100):
             if notify_socket.receive(timeout=QUIET_S) is None:
                 break
         else:
             raise AssertionError("the daemon kept notifying while its frame loop was blocked")
-        assert daemon.proc.poll() is None  # hung, not dead
-        with open(frames / "2.png", "wb"):  # unblocks the daemon's open(); it skips the non-image
-            pass
+        assert proc.poll() is None  # hung, not dead
+        reader.start()  # the "journal" reads again: the write returns, the loop goes on
         after = notify_socket.receive_until("STOPPING=1", timeout=60)
-        assert after[0] == "WATCHDOG=1"  # the loop runs again: pings resume
-        code = daemon.wait(60)
-        stderr = daemon.stderr()
-        assert code == 0, stderr
-        assert "2.png" in stderr
+        assert after[0] == "WATCHDOG=1", after  # the loop runs again: pings resume
+        assert proc.wait(60) == 0, (tmp_path / "stderr.txt").read_text()
+        reader.join(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        if not reader.is_alive():
+            os.close(read_end)
+    seqs = [json.loads(line)["seq"] for line in b"".join(printed).decode().splitlines()]
+    assert len(seqs) > 5 and seqs == list(range(seqs[0], seqs[0] + 40)), seqs  # every reading, in order
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_daemon_watchdog_keeps_pinging_while_the_camera_stalls(notify_socket: NotifySocket, tmp_path: Path) -> None:
+    """What the design guarantees when the camera stalls (an MJPEG camera that stops sending):
+    the frame loop does not hang on it — a read waits at most 1 s and the camera thread reopens
+    the camera by itself — so the pings go on and systemd does not restart a daemon that is
+    recovering; STATUS says it waits for frames and why, then that it reads digits again."""
+    canvas = paper(640, 480, seed=3)
+    draw_number(canvas, "42", 200, 180, 90, seed=4)
+    camera = PausableCamera(save(tmp_path / "frame.jpg", canvas).read_bytes())
+    config = write_config(tmp_path / "config.yaml", "camera: {stall_timeout_s: 1, reopen_backoff_max_s: 1}",
+                          state_dir=tmp_path / "state", fps=10)
+    env = environ("WATCHDOG_PID", "JOURNAL_STREAM", NOTIFY_SOCKET=notify_socket.env_value, WATCHDOG_USEC="3000000")
+    daemon = DaemonProcess(config, "--source", camera.url, env=env)
+    try:
+        notify_socket.receive_until("READY=1", timeout=60)
+        camera.flowing.clear()
+        stalled = receive_until(notify_socket, lambda m: m.startswith("STATUS=waiting for frames from")
+                                and m.endswith("(reopening)"))  # the camera thread has given up on it
+        assert "cam.mjpg" in stalled[-1]
+        pings = 0
+        while pings < 3:  # the loop keeps going round while the camera stays stalled
+            msg = receive_until(notify_socket, lambda m: m == "WATCHDOG=1" or m.startswith("STATUS="))[-1]
+            assert not msg.startswith("STATUS=reading digits"), msg
+            pings += msg == "WATCHDOG=1"
+        assert daemon.proc.poll() is None
+        camera.flowing.set()
+        receive_until(notify_socket, lambda m: m.startswith("STATUS=reading digits from"))
+        daemon.proc.send_signal(signal.SIGTERM)
+        notify_socket.receive_until("STOPPING=1", timeout=60)
+        assert daemon.wait(60) == 0, daemon.stderr()
     finally:
         daemon.kill()
+        camera.close()
+
+
+def receive_until(sock: NotifySocket, match: Callable[[str], bool], bound_s: float = 60.0) -> list[str]:
+    """Every message up to and including the first that ``match`` accepts (within a generous
+    bound: other messages, pings, keep coming meanwhile)."""
+    messages: list[str] = []
+    deadline = time.monotonic() + bound_s
+    while True:
+        msg = sock.receive() if time.monotonic() < deadline else None
+        if msg is None:
+            raise AssertionError(f"no such message came; got {messages[-10:]}")
+        messages.append(msg)
+        if match(msg):
+            return messages
 
 
 def test_daemon_reload_says_reloading_then_ready_and_stop_says_stopping(

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from edge.bench.broker import Broker, Subscriber, TlsFiles
 from tests.daemon import DaemonProcess, write_config
-from tests.mqtt_broker import Broker, Subscriber, TlsFiles
 
 
 def mapped_files(pid: int) -> str:

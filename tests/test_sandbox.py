@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from edge.bench.broker import Broker
 from tests.daemon import DIGIT_EDGE, unit_values, write_config
-from tests.mqtt_broker import Broker
 
 PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
 MDWE_EXEC = (

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from edge.bench.broker import Broker, Subscriber
 from edge.sinks.spool import Spool
 from edge.state import DB_NAME, HWM_BLOCK, HWM_NAME, SequenceCounter
 from tests.daemon import DaemonProcess, write_config
-from tests.mqtt_broker import Broker, Subscriber
 from tests.test_mqtt_daemon import broker_config, demo_frames, seqs
 
 

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]  # the checkout, when run from one
 TUNE_SEED, HELD_SEED, HARD_OFFSET = 0, 100_000, 50_000  # scene seeds; never tune on HELD
 INDEP_SEED = 200_000  # edge/bench/render2.py's held-out scenes: a renderer nothing is tuned on
 STANDARD = ("crops", "scenes", "indep", "speed", "startup", "rest")  # run when no --real/--sweeps is given
-NO_DATA = ("speed", "startup", "rest", "real")  # run on built-in scenes (or --real's) without --data
+NO_DATA = ("speed", "startup", "rest", "real", "faults")  # run on built-in scenes (or --real's) without --data
 
 
 class BenchError(Exception):
@@ -62,9 +62,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fields", action="store_true",
                         help="fields read right on rendered forms (edge/bench/fields.py), straight and with the sheet "
                         "moved and turned, for regions on the sheet and for fixed boxes")
+    parser.add_argument("--faults", action="store_true",
+                        help="the reliability figures with real processes (edge/bench/faults.py, about 2 min; "
+                        "--quick 1): seqs received vs produced after 10 SIGKILLs of a daemon publishing to a real "
+                        "Mosquitto (gaps, duplicates), peak RSS through a 10 KB/s link vs a direct one, /healthz "
+                        "round trips under 1000 slowloris clients vs idle; needs a mosquitto binary for the first "
+                        "two (skipped, saying so, without one)")
     parser.add_argument("--all", action="store_true",
-                        help="with --real, --sweeps or --fields, run the standard parts too (without them, only "
-                        "those run)")
+                        help="with --real, --sweeps, --fields or --faults, run the standard parts too (without "
+                        "them, only those run)")
 
 
 def data_dir(arg: str | None) -> Path:
@@ -93,12 +99,16 @@ def run_bench(args: argparse.Namespace) -> int:
             from edge.bench.fields import field_lines
 
             print("\n".join(field_lines(figures["fields"])))
+        if "faults" in figures:
+            from edge.bench.faults import fault_lines
+
+            print("\n".join(fault_lines(figures["faults"])))
     return 0
 
 
 def parts(args: argparse.Namespace) -> set[str]:
     """What to run: the standard parts, unless --real/--sweeps ask for themselves alone (--all: both)."""
-    alone = args.real or args.sweeps or getattr(args, "fields", False)
+    alone = args.real or args.sweeps or getattr(args, "fields", False) or getattr(args, "faults", False)
     out = set() if alone and not args.all else set(STANDARD)
     out -= set(args.skip)
     if args.real:
@@ -107,6 +117,8 @@ def parts(args: argparse.Namespace) -> set[str]:
         out.add("sweeps")
     if getattr(args, "fields", False):
         out.add("fields")
+    if getattr(args, "faults", False):
+        out.add("faults")
     return out
 
 
@@ -233,6 +245,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for img, label in zip(images, labels, strict=True):
             paper_glyphs[label].append(255 - img)  # black ink on white, as on paper
         out["fields"] = measure_fields(classifier, paper_glyphs, args.scenes or (25 if args.quick else 100), HELD_SEED)
+    if "faults" in todo:
+        from edge.bench.faults import measure_faults
+
+        with tempfile.TemporaryDirectory(prefix="digit-edge-faults-") as tmp:
+            out["faults"] = measure_faults(Path(tmp), model, bool(args.quick))
     return out
 
 

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.bench.broker import Broker, Subscriber, sample_reading
 from edge.config import MqttConfig
 from edge.sinks.mqtt import MqttSink
-from tests.mqtt_broker import Broker, Subscriber, sample_reading
 
 
 @dataclass

@@ -134,14 +134,18 @@ def write_frames(scenes: Sequence[Scene], folder: Path) -> list[Path]:
     return paths
 
 
-def daemon_config(folder: Path, frames_dir: Path, model: str | None) -> Path:
-    """A config for `digit-edge run` on a folder of frames: console only, own state dir."""
+def daemon_config(folder: Path, frames_dir: Path | None, model: str | None, *, fps: float = 100,
+                  source: str | None = None, mqtt: str = "{enabled: false}", extra: Sequence[str] = ()) -> Path:
+    """A config for `digit-edge run` on a folder of frames (or ``source``): own state dir,
+    MQTT off unless ``mqtt`` gives its section, then ``extra`` YAML lines."""
+    folder.mkdir(parents=True, exist_ok=True)
     lines = [
-        f"source: dir:{frames_dir}",
-        "fps: 100",
+        f"source: {source or f'dir:{frames_dir}'}",
+        f"fps: {fps:g}",
         f"state_dir: {folder / 'state'}",
         "log_level: WARNING",
-        "mqtt: {enabled: false}",
+        f"mqtt: {mqtt}",
+        *extra,
     ]
     if model:
         lines.append(f"model: {model}")

@@ -1,8 +1,12 @@
 """A real Mosquitto for tests and benchmarks: own config, data dir and free loopback port.
 
+It lives in the package (not in tests/) because ``digit-edge bench --faults`` and
+``python -m edge.bench.mqtt_outage`` start one too; the tests import it from here.
+
 ``Broker`` writes a mosquitto.conf into its directory (persistence on, so persistent
-sessions and their queued QoS 1 messages survive ``restart()``), starts
-``/usr/sbin/mosquitto`` and waits until it accepts connections. Optional: a password file
+sessions and their queued QoS 1 messages survive ``restart()``), starts the ``mosquitto``
+binary (``$MOSQUITTO``, else the one on ``PATH``, else ``/usr/sbin/mosquitto``, where
+Debian puts it outside a user's ``PATH``) and waits until it accepts connections. Optional: a password file
 made with ``mosquitto_passwd`` (anonymous access off), and a TLS listener with a CA and a
 server certificate made here with the ``openssl`` CLI. ``stop()``/``start()`` keep the
 port and the data, like a broker restarted by its service manager.
@@ -28,7 +32,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.types import Box, Digit, Number, Reading
 
-MOSQUITTO = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")
 HOST = "127.0.0.1"
 
 
@@ -42,13 +45,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def require_mosquitto() -> None:
-    if not Path(MOSQUITTO).is_file():
+def mosquitto_path() -> str | None:
+    """The mosquitto binary: ``$MOSQUITTO``, else ``mosquitto`` on ``PATH``, else Debian's
+    ``/usr/sbin/mosquitto``; None if none of them is a file."""
+    wanted = os.environ.get("MOSQUITTO")
+    if wanted:
+        return wanted if Path(wanted).is_file() else None
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    return "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").is_file() else None
+
+
+def require_mosquitto() -> str:
+    """The mosquitto binary's path, or BrokerError saying how to install it."""
+    path = mosquitto_path()
+    if path is None:
+        where = f"$MOSQUITTO={os.environ['MOSQUITTO']}" if os.environ.get("MOSQUITTO") else \
+            "mosquitto (not on PATH, nor /usr/sbin/mosquitto)"
         raise BrokerError(
-            f"{MOSQUITTO} not found: the MQTT tests need a real Mosquitto broker. "
+            f"{where} not found: this needs a real Mosquitto broker. "
             "Install it with `apt-get install -y mosquitto mosquitto-clients` "
             "(the project's test command does this), or set $MOSQUITTO to its path."
         )
+    return path
 
 
 @dataclass(frozen=True)
@@ -85,7 +105,7 @@ def _openssl(*args: object) -> None:
 class Broker:
     def __init__(self, directory: Path, *, users: dict[str, str] | None = None,
                  tls: TlsFiles | None = None) -> None:
-        require_mosquitto()
+        self.binary = require_mosquitto()
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "data").mkdir(exist_ok=True)
@@ -137,7 +157,7 @@ class Broker:
     def start(self, timeout: float = 10.0) -> None:
         if self.running:
             return
-        self._proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf_path)],
+        self._proc = subprocess.Popen([self.binary, "-c", str(self.conf_path)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
