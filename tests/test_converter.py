@@ -48,6 +48,7 @@ def test_shipped_model_meets_its_accuracy_on_mnist_test(
     assert clf.describe()["mnist_test_accuracy"] == info["mnist_test_accuracy"]
     if classes == 11:
         assert info["parameters"] <= 100_000
+        assert info["multiply_adds"] <= 1_000_000  # the per-frame budget (issue 13)
         # MNIST digits are digits: "not a digit" rarely wins on them.
         not_digit = np.mean([p.not_digit > p.confidence for p in clf.predict(x[:2000])])
         assert not_digit <= 0.005
