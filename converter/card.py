@@ -167,6 +167,12 @@ digit-convert evaluate models/{info['name']}.tflite --data ../shared/data/mnist.
 """
 
 
+def _macs(info: dict[str, Any]) -> str:
+    """Older sidecars have no ``multiply_adds``."""
+    macs = info.get("multiply_adds")
+    return f"{macs:,}" if isinstance(macs, int) else "not recorded"
+
+
 def _cnn_card(info: dict[str, Any], report: dict[str, Any], command: str, confusion: str) -> str:
     train, per_class, pen, input_text = _card_parts(info, report)
     input_text += "; the batch dimension is resized per frame"
@@ -190,6 +196,7 @@ the pipeline keeps a crop only when its digit's probability is at least
 | input | {input_text} |
 | output | 11 int8 probabilities: digits 0–9, then 10 = not a digit |
 | parameters | {info['parameters']:,} |
+| cost | {_macs(info)} multiply-adds per crop |
 | training data | {info['training_data']} |
 | converter | digit-convert {info['converter_version']}, {info['date']} |
 

@@ -30,7 +30,16 @@ from converter.augment import Augment
 from converter.data import Images, Labels, Mnist
 from converter.evaluate import evaluate_tflite
 from converter.feed import EpochFeeder
-from converter.model import ARCHITECTURE, CNN_ARCHITECTURE, CNN_NAME, NAME, NOT_DIGIT, build_cnn, build_mlp
+from converter.model import (
+    ARCHITECTURE,
+    CNN_ARCHITECTURE,
+    CNN_NAME,
+    NAME,
+    NOT_DIGIT,
+    build_cnn,
+    build_mlp,
+    multiply_adds,
+)
 from converter.quantize import representative_sample, to_int8_tflite
 
 log = logging.getLogger(__name__)
@@ -120,6 +129,7 @@ def train(data: Mnist, out: Path, cfg: TrainConfig, command: str,
                         evaluation, float_acc, agreement)
     if extra is not None:
         info["parameters"] = int(model.count_params())
+        info["multiply_adds"] = multiply_adds(model)
         info["mnist_test_not_digit"] = evaluation.not_digit
         info["not_digit_recall"] = _not_digit_recall(tflite, data, cfg)
     card.write_json(tflite.with_suffix(".json"), info)

@@ -46,6 +46,17 @@ def test_dir_source_prints_contract_readings_and_seq_survives_restarts(pages: Pa
     assert [json.loads(line)["seq"] for line in again.stdout.splitlines()] == [4]
 
 
+@pytest.mark.parametrize(("model", "name"), [("cnn", "digits_cnn_int8"), ("mlp", "digits_mlp_int8")])
+def test_classify_model_picks_the_shipped_model_it_names(pages: Path, tmp_path: Path, model: str,
+                                                          name: str) -> None:
+    cfg = write_config(tmp_path / "c.yaml", f"classify: {{model: {model}}}", state_dir=tmp_path / "state")
+    proc = run("--config", str(cfg), "--source", f"dir:{pages}", "--output", "json")
+    assert proc.returncode == 0, proc.stderr
+    readings = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["value"] for r in readings] == ["12", "345", "60"]
+    assert {r["model"] for r in readings} == {name}
+
+
 def test_text_output_is_one_line_per_reading(pages: Path, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "c.yaml", state_dir=tmp_path / "state")
     proc = run("--config", str(cfg), "--source", f"dir:{pages}")
