@@ -26,11 +26,12 @@ FloatImage = npt.NDArray[np.float32]
 
 def fit_to_mnist(ink: FloatImage | GrayImage, deskew: bool = False) -> GrayImage:
     """White-on-black ink of any size → 28x28 uint8, MNIST-style. Blank input → zeros."""
-    img = ink.astype(np.float32)
-    if img.max() <= 0:
+    img = ink.astype(np.float32, copy=False)  # never written to in place: the caller's stays
+    peak = float(img.max())
+    if peak <= 0:
         return np.zeros((28, 28), np.uint8)
-    if img.max() > 1.0:
-        img /= 255.0
+    if peak > 1.0:
+        img = img / 255.0
     img = _tight(img)
     if img.size == 0:
         return np.zeros((28, 28), np.uint8)
@@ -60,26 +61,24 @@ def fit_to_mnist(ink: FloatImage | GrayImage, deskew: bool = False) -> GrayImage
         return np.zeros((28, 28), np.uint8)
     top = round(CENTRE - float(rows @ np.arange(nh, dtype=np.float32)) / total)
     left = round(CENTRE - float(cols @ np.arange(nw, dtype=np.float32)) / total)
-    out = np.zeros((28, 28), np.float32)
+    out = np.zeros((28, 28), np.uint8)
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + nh, 28), min(left + nw, 28)
     if y1 > y0 and x1 > x0:
-        out[y0:y1, x0:x1] = small[y0 - top : y1 - top, x0 - left : x1 - left]
-    return np.asarray(np.clip(out * 255.0 + 0.5, 0, 255), dtype=np.uint8)
+        part = small[y0 - top : y1 - top, x0 - left : x1 - left]
+        out[y0:y1, x0:x1] = np.clip(part * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def _tight(img: FloatImage) -> FloatImage:
     """Cropped to the box of its ink (pixels above 0.05); empty when there is none."""
-    rows = np.flatnonzero(img.max(axis=1) > 0.05)
-    cols = np.flatnonzero(img.max(axis=0) > 0.05)
-    if rows.size == 0 or cols.size == 0:
-        return img[:0, :0]
-    return img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    x, y, w, h = cv2.boundingRect((img > 0.05).view(np.uint8))  # a uint8 image: its non-zero pixels' box
+    return img[y : y + h, x : x + w]
 
 
 def stroke_width(img: FloatImage) -> float:
     """Mean stroke width in pixels: ink area over half the outline's length (A = w·L, P ≈ 2L)."""
-    binary = (img > 0.4).astype(np.uint8)
+    binary = (img > 0.4).view(np.uint8)
     contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     perimeter = sum(cv2.arcLength(c, True) for c in contours)
     return 2.0 * float(img.sum()) / max(1.0, perimeter)
