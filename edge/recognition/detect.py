@@ -150,12 +150,12 @@ def light_on_dark(gray: GrayImage, cfg: DetectConfig) -> bool:
     f = max(1, max(h, w) // 160)  # about 160 px: a tight crop's thick strokes stay wider than a pixel
     small = shrink(gray, f).astype(np.float32)
     k = max(3, min(small.shape) // 6) | 1
-    r = (small - cv2.blur(small, (k, k))).ravel()
-    r -= r.mean()
-    sd = float(r.std())
+    r = small - cv2.blur(small, (k, k))
+    mean, sd = (float(v[0, 0]) for v in cv2.meanStdDev(r))  # one pass, summed in double
     if sd < 1.0:
         return False  # flat: nothing to read either way
-    return float(np.mean(r * r * r)) / sd**3 > SKEW_LIGHT
+    r -= mean
+    return float(cv2.mean(r * r * r)[0]) / sd**3 > SKEW_LIGHT
 
 
 def shrink(gray: GrayImage, f: int) -> GrayImage:
@@ -212,7 +212,8 @@ def ink_masks(gray: GrayImage, cfg: DetectConfig) -> tuple[GrayImage, GrayImage]
     opened = cv2.dilate(cv2.erode(ink, two, anchor=(0, 0)), two, anchor=(1, 1))
     _, strong = cv2.threshold(norm, 255.0 * (1.0 - STRONG * contrast), 1, cv2.THRESH_BINARY_INV)
     neighbours = cv2.boxFilter(strong, cv2.CV_8U, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    hairline = ((neighbours >= 3) & (strong > 0)).astype(np.uint8) * 255
+    connected = cv2.compare(neighbours, 3, cv2.CMP_GE)
+    hairline = cv2.bitwise_and(connected, connected, mask=strong)
     return cv2.bitwise_or(opened, hairline), weak
 
 
@@ -221,7 +222,7 @@ def _ink_contrast(norm: GrayImage, min_contrast: float) -> float:
     strokes in view are faint (pencil, a washed-out photo): half their darkness, so a
     30-grey-level pencil digit is not lost between its own faint stretches. The darkest
     stroke is taken after a 3x3 mean, so one dark noise pixel does not count."""
-    darkest = 1.0 - float(cv2.blur(norm, (3, 3)).min()) / 255.0
+    darkest = 1.0 - cv2.minMaxLoc(cv2.blur(norm, (3, 3)))[0] / 255.0
     return max(FAINT_FLOOR, min(min_contrast, 0.5 * darkest))
 
 
