@@ -301,8 +301,13 @@ def _mergeable(boxes: FloatArray, cfg: DetectConfig, max_h: float) -> list[tuple
     bw, bh = bx2 - bx, by2 - by
     ox = np.minimum(bx2[:, None], bx2) - np.maximum(bx[:, None], bx)
     oy = np.minimum(by2[:, None], by2) - np.maximum(by[:, None], by)
-    minw, minh = np.minimum(bw[:, None], bw), np.minimum(bh[:, None], bh)
     maxh = np.maximum(bh[:, None], bh)
+    # Every rule below needs the two boxes within 0.2 x the taller one's height + 2 px of
+    # each other both ways: with no such pair (separate digits) the rest is not worked out.
+    reach = -(0.2 * maxh + 2)
+    if not np.triu((ox >= reach) & (oy >= reach), 1).any():
+        return []
+    minw, minh = np.minimum(bw[:, None], bw), np.minimum(bh[:, None], bh)
     tall = np.maximum(by2[:, None], by2) - np.minimum(by[:, None], by)
     wide = np.maximum(bx2[:, None], bx2) - np.minimum(bx[:, None], bx)
     # Pieces of one digit (a stroke cut by a ruled line, faint pencil breaking up, a
