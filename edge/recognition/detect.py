@@ -66,17 +66,16 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False,
         work = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
     ink, weak = ink_masks(work, cfg)
     min_h = max(4.0, cfg.min_height_px * scale)
-    contours, frames = outer_contours(ink, min_h)
+    contours, frames, rects = outer_contours(ink, min_h)
     if frames.any():  # printed boxes and cells go whole, before ruling is looked for
         ink = _erase(ink, [contours[i] for i in np.flatnonzero(frames)])
     long_frac = STILL_LONG_FRAC if still else LONG_FRAC
     cleaned = remove_lines(ink, weak, long_frac) if cfg.remove_lines else ink
     if cleaned is not ink or frames.any():
         ink = cleaned
-        contours, frames = outer_contours(ink, min_h)
+        contours, frames, rects = outer_contours(ink, min_h)
     if not contours:
         return []
-    rects = np.array([cv2.boundingRect(c) for c in contours], np.float64).reshape(-1, 4)
     regions: list[Region] = []
     for ids, corners, is_cut in _group_pieces(rects, ink.shape, cfg, scale, still, frames, cut):
         box = Box(*(int(v) for v in corners[:2]), *(int(v) for v in corners[2:] - corners[:2]))
@@ -98,9 +97,11 @@ def find_regions(gray: GrayImage, cfg: DetectConfig, alternatives: bool = False,
     return regions
 
 
-def outer_contours(ink: GrayImage, min_h: float) -> tuple[list[npt.NDArray[np.int32]], npt.NDArray[np.bool_]]:
-    """The outline of every ink component, also of those inside another's hole, and which
-    of them are frames (a printed box, a form's cells, a box drawn round a number).
+def outer_contours(ink: GrayImage, min_h: float
+                   ) -> tuple[list[npt.NDArray[np.int32]], npt.NDArray[np.bool_], FloatArray]:
+    """The outline of every ink component, also of those inside another's hole, which
+    of them are frames (a printed box, a form's cells, a box drawn round a number), and
+    their bounding boxes (x, y, w, h; one row each).
 
     ``RETR_EXTERNAL`` alone would hide a digit written inside a printed box or a cell: it
     lies in the hole of the box's outline. ``RETR_CCOMP`` puts such components on its top
@@ -111,7 +112,7 @@ def outer_contours(ink: GrayImage, min_h: float) -> tuple[list[npt.NDArray[np.in
     """
     found, hierarchy = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if not found:
-        return [], np.zeros(0, np.bool_)
+        return [], np.zeros(0, np.bool_), np.zeros((0, 4))
     parents = hierarchy.reshape(-1, 4)[:, 3]
     top = np.flatnonzero(parents < 0)
     contours = [found[int(i)] for i in top]
@@ -119,7 +120,7 @@ def outer_contours(ink: GrayImage, min_h: float) -> tuple[list[npt.NDArray[np.in
     rects = np.array([cv2.boundingRect(c) for c in found], np.float64).reshape(-1, 4)
     holes = np.flatnonzero((parents >= 0) & (rects[:, 3] >= 1.5 * min_h))
     if holes.size == 0:
-        return contours, frames
+        return contours, frames, rects[top]
     hx, hy, hw, hh = (rects[holes, k][:, None] for k in range(4))
     px, py, pw, ph = (rects[top, k][None, :] for k in range(4))
     held = ((px >= hx) & (py >= hy) & (px + pw <= hx + hw) & (py + ph <= hy + hh)
@@ -131,7 +132,7 @@ def outer_contours(ink: GrayImage, min_h: float) -> tuple[list[npt.NDArray[np.in
         mine = owner == o
         if np.count_nonzero(holding & mine) >= FRAME_SHARE * np.count_nonzero(mine):
             frames[top == o] = True
-    return contours, frames
+    return contours, frames, rects[top]
 
 
 def light_on_dark(gray: GrayImage, cfg: DetectConfig) -> bool:
@@ -221,7 +222,17 @@ def _ink_contrast(norm: GrayImage, min_contrast: float) -> float:
     """The ink threshold for this frame: ``min_contrast``, or lower when even the darkest
     strokes in view are faint (pencil, a washed-out photo): half their darkness, so a
     30-grey-level pencil digit is not lost between its own faint stretches. The darkest
-    stroke is taken after a 3x3 mean, so one dark noise pixel does not count."""
+    stroke is taken after a 3x3 mean, so one dark noise pixel does not count.
+
+    The 3x3 mean around the darkest single pixel is at least that darkest mean: when it is
+    dark enough already (ink, not pencil: most frames), the threshold is ``min_contrast``
+    and the frame need not be blurred to say so."""
+    h, w = norm.shape
+    _, _, (x, y), _ = cv2.minMaxLoc(norm)
+    if 0 < x < w - 1 and 0 < y < h - 1:
+        total = int(norm[y - 1 : y + 2, x - 1 : x + 2].sum(dtype=np.int32))
+        if 1.0 - -(-total // 9) / 255.0 >= 2.0 * min_contrast:  # ceil: the blur rounds it at most up
+            return max(FAINT_FLOOR, min_contrast)
     darkest = 1.0 - cv2.minMaxLoc(cv2.blur(norm, (3, 3)))[0] / 255.0
     return max(FAINT_FLOOR, min(min_contrast, 0.5 * darkest))
 
