@@ -405,14 +405,19 @@ def _on_paper(gray: GrayImage, box: Box, mask: GrayImage) -> bool:
     fh, fw = gray.shape
     pad = max(2, box.h // 4)
     x0, y0, x1, y1 = max(0, box.x - pad), max(0, box.y - pad), min(fw, box.x2 + pad), min(fh, box.y2 + pad)
-    ring = np.full((y1 - y0, x1 - x0), 255, np.uint8)
-    ring[box.y - y0 : box.y2 - y0, box.x - x0 : box.x2 - x0] = 0
-    inner = cv2.dilate(mask, np.ones((3, 3), np.uint8)) == 0
-    if np.count_nonzero(inner) < 0.1 * box.area:
+    grown = cv2.dilate(mask, _NEAR)
+    if box.area - cv2.countNonZero(grown) < 0.1 * box.area:
         return True
-    inside = cv2.mean(gray[box.y : box.y2, box.x : box.x2], mask=inner.astype(np.uint8))[0]
-    outside = cv2.mean(gray[y0:y1, x0:x1], mask=ring)[0]
+    crop = gray[box.y : box.y2, box.x : box.x2]
+    inside = cv2.mean(crop, mask=cv2.compare(grown, 0, cv2.CMP_EQ))[0]
+    ring = (y1 - y0) * (x1 - x0) - box.area  # the padding round the box: its sum is the padded crop's less the box's
+    if ring <= 0:
+        return True
+    outside = (cv2.sumElems(gray[y0:y1, x0:x1])[0] - cv2.sumElems(crop)[0]) / ring
     return bool(inside >= BLOB_INSIDE * outside)
+
+
+_NEAR = np.ones((3, 3), np.uint8)
 
 
 def _pen_strokes(gray: GrayImage, box: Box, mask: GrayImage, outline: float, cfg: DetectConfig) -> bool:
