@@ -434,9 +434,17 @@ def _pen_strokes(gray: GrayImage, box: Box, mask: GrayImage, outline: float, cfg
     fh, fw = gray.shape
     x0, y0, x1, y1 = max(0, box.x - k), max(0, box.y - k), min(fw, box.x2 + k), min(fh, box.y2 + k)
     crop = gray[y0:y1, x0:x1]
-    closed = cv2.morphologyEx(crop, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    rect = np.ones((k, k), np.uint8)
+    dilated = cv2.dilate(crop, rect)
+    # The closing is only read inside the box: erode just the box grown by k // 2 (every
+    # erosion window of a box pixel lies in it, so the values are the full closing's).
+    r = k // 2
+    ex0, ey0 = max(0, box.x - x0 - r), max(0, box.y - y0 - r)
+    ex1, ey1 = min(x1 - x0, box.x2 - x0 + r), min(y1 - y0, box.y2 - y0 + r)
+    closed = cv2.erode(dilated[ey0:ey1, ex0:ex1], rect)
     inside = (slice(box.y - y0, box.y2 - y0), slice(box.x - x0, box.x2 - x0))
-    paper = closed[inside][on_ink].astype(np.float32)
+    shifted = (slice(box.y - y0 - ey0, box.y2 - y0 - ey0), slice(box.x - x0 - ex0, box.x2 - x0 - ex0))
+    paper = closed[shifted][on_ink].astype(np.float32)
     deep = crop[inside][on_ink] <= paper * (1.0 - VALLEY * cfg.min_contrast)
     return 2 * int(np.count_nonzero(deep)) >= int(deep.size)  # the median ink pixel is in a valley
 
