@@ -212,10 +212,15 @@ def ink_masks(gray: GrayImage, cfg: DetectConfig) -> tuple[GrayImage, GrayImage]
     two = np.ones((2, 2), np.uint8)
     opened = cv2.dilate(cv2.erode(ink, two, anchor=(0, 0)), two, anchor=(1, 1))
     _, strong = cv2.threshold(norm, 255.0 * (1.0 - STRONG * contrast), 1, cv2.THRESH_BINARY_INV)
-    neighbours = cv2.boxFilter(strong, cv2.CV_8U, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    connected = cv2.compare(neighbours, 3, cv2.CMP_GE)
-    hairline = cv2.bitwise_and(connected, connected, mask=strong)
-    return cv2.bitwise_or(opened, hairline), weak
+    # Only within the clearly dark pixels' box (a fifth to a half of a camera frame): a
+    # pixel there has its strong neighbours there too, so its count is the whole frame's.
+    sx, sy, sw, sh = cv2.boundingRect(strong)
+    if sw and sh:
+        roi = np.s_[sy : sy + sh, sx : sx + sw]
+        neighbours = cv2.boxFilter(strong[roi], cv2.CV_8U, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        connected = cv2.compare(neighbours, 3, cv2.CMP_GE)
+        opened[roi] = cv2.bitwise_or(opened[roi], cv2.bitwise_and(connected, connected, mask=strong[roi]))
+    return opened, weak
 
 
 def _ink_contrast(norm: GrayImage, min_contrast: float) -> float:
