@@ -216,7 +216,8 @@ def ink_masks(gray: GrayImage, cfg: DetectConfig) -> tuple[GrayImage, GrayImage]
     # pixel there has its strong neighbours there too, so its count is the whole frame's.
     sx, sy, sw, sh = cv2.boundingRect(strong)
     if sw and sh:
-        roi = np.s_[sy : sy + sh, sx : sx + sw]
+        # a pixel wider each way: a one-pixel-wide column would reach cv2 as a Scalar
+        roi = np.s_[max(0, sy - 1) : sy + sh + 1, max(0, sx - 1) : sx + sw + 1]
         neighbours = cv2.boxFilter(strong[roi], cv2.CV_8U, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
         connected = cv2.compare(neighbours, 3, cv2.CMP_GE)
         opened[roi] = cv2.bitwise_or(opened[roi], cv2.bitwise_and(connected, connected, mask=strong[roi]))
