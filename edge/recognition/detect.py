@@ -320,9 +320,11 @@ def _mergeable(boxes: FloatArray, cfg: DetectConfig, max_h: float) -> list[tuple
     oy = np.minimum(by2[:, None], by2) - np.maximum(by[:, None], by)
     maxh = np.maximum(bh[:, None], bh)
     # Every rule below needs the two boxes within 0.2 x the taller one's height + 2 px of
-    # each other both ways: with no such pair (separate digits) the rest is not worked out.
+    # each other both ways, and sharing columns unless one of them is flat (a "5"'s bar):
+    # with no such pair (separate digits side by side) the rest is not worked out.
     reach = -(0.2 * maxh + 2)
-    if not np.triu((ox >= reach) & (oy >= reach), 1).any():
+    columns = reach if bool((bw >= 1.2 * bh).any()) else 0.0
+    if not np.triu((ox >= columns) & (oy >= reach), 1).any():
         return []
     minw, minh = np.minimum(bw[:, None], bw), np.minimum(bh[:, None], bh)
     tall = np.maximum(by2[:, None], by2) - np.minimum(by[:, None], by)
