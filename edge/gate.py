@@ -22,6 +22,7 @@ the second one is read.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from enum import Enum
 
 import cv2
@@ -31,7 +32,6 @@ import numpy.typing as npt
 THUMB_SIDE = 80  # longest side of the compared copy at most: a 640 px frame in cells of 8x8 px
 DRIFT = 0.2  # relative change of the mean brightness since the last read that re-reads anyway
 MOTION_HOLD_S = 3.0  # moving for longer than this: read every frame (the scene never settles)
-Thumb = npt.NDArray[np.float32]
 
 
 class Verdict(Enum):
@@ -40,9 +40,18 @@ class Verdict(Enum):
     MOVING = "moving"
 
 
+@dataclass(frozen=True)
+class Thumb:
+    """A frame's small grey float copy and its mean brightness (worked out once)."""
+
+    pixels: npt.NDArray[np.float32]
+    mean: float
+
+
 def thumbnail(image: npt.NDArray[np.uint8]) -> Thumb:
-    """A small grey float copy; area averaging (an integer factor, OpenCV's fast path: ~0.2 ms
-    for 640x480) shrinks the sensor noise with the picture."""
+    """A small grey float copy; area averaging shrinks the sensor noise with the picture.
+    By halvings while the factor is even (OpenCV's fast 2x path: 0.02 ms from a 640x480
+    grey frame to 80x60, against 0.1 ms in one 8x step), the rest in one step."""
     gray = image
     if image.ndim == 3:
         gray = image[:, :, 0] if image.shape[2] == 1 else cv2.cvtColor(
@@ -50,17 +59,22 @@ def thumbnail(image: npt.NDArray[np.uint8]) -> Thumb:
     h, w = gray.shape[:2]
     f = max(1, math.ceil(max(h, w) / THUMB_SIDE))
     if f > 1 and h >= f and w >= f:
-        gray = cv2.resize(gray[: h - h % f, : w - w % f], (w // f, h // f), interpolation=cv2.INTER_AREA)
-    return np.asarray(gray, dtype=np.float32)
+        gray = gray[: h - h % f, : w - w % f]
+        while f % 2 == 0:
+            gray = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
+            f //= 2
+        if f > 1:
+            gray = cv2.resize(gray, (gray.shape[1] // f, gray.shape[0] // f), interpolation=cv2.INTER_AREA)
+    pixels = np.asarray(gray, dtype=np.float32)
+    return Thumb(pixels, cv2.mean(pixels)[0])
 
 
 def difference(a: Thumb, b: Thumb) -> float:
     """Largest per-cell difference (grey levels) once ``a`` is scaled to ``b``'s mean brightness."""
-    if a.shape != b.shape:
+    if a.pixels.shape != b.pixels.shape:
         return float("inf")
-    mean_a, mean_b = float(a.mean()), float(b.mean())
-    scaled = a * (mean_b / mean_a) if mean_a > 1.0 else a
-    return float(np.abs(scaled - b).max())
+    scaled = a.pixels * np.float32(b.mean / a.mean) if a.mean > 1.0 else a.pixels
+    return float(cv2.norm(scaled, b.pixels, cv2.NORM_INF))
 
 
 class ChangeGate:
@@ -70,7 +84,6 @@ class ChangeGate:
         self.threshold = threshold
         self.max_skip_s = max_skip_s
         self._reference: Thumb | None = None  # the last frame read
-        self._reference_mean = 0.0
         self._read_at = 0.0
         self._previous: Thumb | None = None  # the frame just before
         self._moving_since: float | None = None
@@ -94,8 +107,7 @@ class ChangeGate:
         ref = self._reference
         if ref is None:
             return Verdict.READ
-        mean = float(thumb.mean())
-        drifted = abs(mean - self._reference_mean) > DRIFT * max(self._reference_mean, 1.0)
+        drifted = abs(thumb.mean - ref.mean) > DRIFT * max(ref.mean, 1.0)
         if not drifted and difference(thumb, ref) <= self.threshold:
             return Verdict.READ if ts - self._read_at >= self.max_skip_s else Verdict.SAME
         if moving and self._moving_since is not None and ts - self._moving_since < MOTION_HOLD_S:
@@ -105,6 +117,6 @@ class ChangeGate:
     def accept(self, ts: float) -> None:
         """The frame just checked was read: it is what later frames are compared with."""
         if self._pending is not None:
-            self._reference, self._reference_mean = self._pending, float(self._pending.mean())
+            self._reference = self._pending
             self._read_at = ts
             self._pending = None

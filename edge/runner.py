@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal
 
+import cv2
+
 from edge import __version__
 from edge.annotate import annotate, encode_jpeg
 from edge.config import Config, ConfigError, config_summary, find_config_path, load_config
@@ -101,6 +103,10 @@ class Runner:
         file that is gone, an unreadable password file): then the previous one runs again,
         so a bad edit never takes an unattended device down.
         """
+        # The loop is one thread by design, and OpenCV's own pool costs more than it gives on
+        # a 640x480 frame: after each call its workers spin before they sleep (measured: a
+        # paced decode + grey conversion loop 1.8 ms CPU a frame with the pool, 1.0 without).
+        cv2.setNumThreads(1)
         previous: Config | None = None  # the configuration that ran before a reload
         while True:
             try:

@@ -26,11 +26,12 @@ FloatImage = npt.NDArray[np.float32]
 
 def fit_to_mnist(ink: FloatImage | GrayImage, deskew: bool = False) -> GrayImage:
     """White-on-black ink of any size → 28x28 uint8, MNIST-style. Blank input → zeros."""
-    img = ink.astype(np.float32)
-    if img.max() <= 0:
+    img = ink.astype(np.float32, copy=False)  # never written to in place: the caller's stays
+    peak = float(img.max())
+    if peak <= 0:
         return np.zeros((28, 28), np.uint8)
-    if img.max() > 1.0:
-        img /= 255.0
+    if peak > 1.0:
+        img = img / 255.0
     img = _tight(img)
     if img.size == 0:
         return np.zeros((28, 28), np.uint8)
@@ -60,26 +61,24 @@ def fit_to_mnist(ink: FloatImage | GrayImage, deskew: bool = False) -> GrayImage
         return np.zeros((28, 28), np.uint8)
     top = round(CENTRE - float(rows @ np.arange(nh, dtype=np.float32)) / total)
     left = round(CENTRE - float(cols @ np.arange(nw, dtype=np.float32)) / total)
-    out = np.zeros((28, 28), np.float32)
+    out = np.zeros((28, 28), np.uint8)
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + nh, 28), min(left + nw, 28)
     if y1 > y0 and x1 > x0:
-        out[y0:y1, x0:x1] = small[y0 - top : y1 - top, x0 - left : x1 - left]
-    return np.asarray(np.clip(out * 255.0 + 0.5, 0, 255), dtype=np.uint8)
+        part = small[y0 - top : y1 - top, x0 - left : x1 - left]
+        out[y0:y1, x0:x1] = np.clip(part * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def _tight(img: FloatImage) -> FloatImage:
     """Cropped to the box of its ink (pixels above 0.05); empty when there is none."""
-    rows = np.flatnonzero(img.max(axis=1) > 0.05)
-    cols = np.flatnonzero(img.max(axis=0) > 0.05)
-    if rows.size == 0 or cols.size == 0:
-        return img[:0, :0]
-    return img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    x, y, w, h = cv2.boundingRect((img > 0.05).view(np.uint8))  # a uint8 image: its non-zero pixels' box
+    return img[y : y + h, x : x + w]
 
 
 def stroke_width(img: FloatImage) -> float:
     """Mean stroke width in pixels: ink area over half the outline's length (A = w·L, P ≈ 2L)."""
-    binary = (img > 0.4).astype(np.uint8)
+    binary = (img > 0.4).view(np.uint8)
     contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     perimeter = sum(cv2.arcLength(c, True) for c in contours)
     return 2.0 * float(img.sum()) / max(1.0, perimeter)
@@ -134,27 +133,33 @@ def ink_from_crop(gray: GrayImage, mask: GrayImage | None = None) -> FloatImage:
     inside = gray[mask > 0]
     if inside.size == 0:
         return np.zeros(gray.shape, np.float32)
-    grown = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    grown = cv2.dilate(mask, _GROW)
     outside = gray[grown == 0]
     paper = _quantile(outside, 0.5) if outside.size > 8 else _quantile(gray.ravel(), 0.9)
     strong = paper - _quantile(inside, 0.1)  # the 90th percentile of the ink strength
     if strong <= 1.0:
         return np.zeros(gray.shape, np.float32)
     lo = 0.15 * strong
-    levels = paper - np.arange(256, dtype=np.float32)
-    lut = np.clip((levels - lo) / (0.85 * strong - lo), 0.0, 1.0).astype(np.float32)
+    lut = np.clip((paper - _LEVELS - lo) / (0.85 * strong - lo), 0.0, 1.0).astype(np.float32)
     # Keep only this digit's own ink: its mask, grown by a pixel for the soft stroke edges.
-    ink: FloatImage = lut[gray] * (grown > 0)
+    ink: FloatImage = np.zeros(gray.shape, np.float32)
+    cv2.copyTo(cv2.LUT(gray, lut), grown, ink)
     return ink
 
 
+_GROW = np.ones((3, 3), np.uint8)
+_LEVELS = np.arange(256, dtype=np.float32)
+
+
 def _quantile(values: GrayImage, q: float) -> float:
-    """The q-quantile of uint8 values (linear between the two nearest ranks, as numpy)."""
-    counts = np.bincount(values, minlength=256).cumsum()
-    pos = q * (int(counts[-1]) - 1)
+    """The q-quantile of uint8 values (linear between the two nearest ranks, as numpy),
+    from a partial sort: only the two ranks around it are put in place."""
+    n = int(values.size)
+    pos = q * (n - 1)
     lo_rank, frac = int(pos), pos - int(pos)
-    lo_val = int(np.searchsorted(counts, lo_rank, side="right"))
-    hi_val = int(np.searchsorted(counts, min(lo_rank + 1, int(counts[-1]) - 1), side="right"))
+    hi_rank = min(lo_rank + 1, n - 1)
+    part = np.partition(values, (lo_rank, hi_rank))
+    lo_val, hi_val = int(part[lo_rank]), int(part[hi_rank])
     return lo_val + frac * (hi_val - lo_val)
 
 
