@@ -79,6 +79,7 @@ def predict_paths(
             "digits": [d.to_json() for d in result.digits],
             "numbers": [n.to_json() for n in result.numbers],
             "latency_ms": round(result.latency_ms, 2),
+            "model": pipeline.classifier.name,  # which model read it, as in `run`'s readings (two ship)
         }
         if fields:
             obj["fields"] = {k: v.to_json() for k, v in read_fields(fields, result).items()}

@@ -97,7 +97,7 @@ def test_without_fields_predict_output_is_unchanged(tmp_path: Path) -> None:
     image = render_form(tmp_path / "form.png")
     proc = predict("--json", str(image))
     assert proc.returncode == 0, proc.stderr
-    assert set(json.loads(proc.stdout)) == {"image", "digits", "numbers", "latency_ms"}
+    assert set(json.loads(proc.stdout)) == {"image", "digits", "numbers", "latency_ms", "model"}
     assert yaml.safe_load(fields_yaml())["fields"][0]["name"] == "meter"
 
 

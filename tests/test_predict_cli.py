@@ -43,7 +43,8 @@ def test_json_contract_on_a_two_line_page(page: tuple[Path, list[tuple[int, int,
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1
     obj = json.loads(lines[0])
-    assert set(obj) == {"image", "digits", "numbers", "latency_ms"}
+    assert set(obj) == {"image", "digits", "numbers", "latency_ms", "model"}
+    assert obj["model"] == "digits_mlp_int8"  # the default; as in `run`'s readings
     assert obj["image"] == str(path)
     assert [n["value"] for n in obj["numbers"]] == ["4107", "25"]
     assert [d["digit"] for d in obj["digits"]] == [4, 1, 0, 7, 2, 5]
@@ -211,3 +212,10 @@ def test_digits_drawn_only_in_the_alpha_channel_are_read(tmp_path: Path) -> None
     proc = predict("--json", str(path))
     assert proc.returncode == 0, proc.stderr
     assert [n["value"] for n in json.loads(proc.stdout)["numbers"]] == ["4107"]
+
+
+def test_the_json_names_the_model_that_read_it(page: tuple[Path, list[tuple[int, int, int, int]]]) -> None:
+    path, _ = page
+    proc = predict("--json", "--model", str(REPO / "models" / "digits_cnn_int8.tflite"), str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["model"] == "digits_cnn_int8"
