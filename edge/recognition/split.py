@@ -161,13 +161,12 @@ def _rings(ink: _Ink, mask: GrayImage) -> list[_Ring]:
             return []
         part = (ring[r0:r1, c0:c1] * 255).astype(np.uint8)
         rings.append((Box(ink.box.x + c0, ink.box.y + r0, c1 - c0, r1 - r0), part, ys, xs))
-    first, last = ink.along(rings[0][2], rings[0][3]), ink.along(rings[-1][2], rings[-1][3])
-    lo, hi = np.searchsorted(ink.u, [int(first.min()), int(last.max()) + 1])
+    spans = [ink.along(ys, xs) for *_, ys, xs in rings]  # each ring's pixels along the row
+    lo, hi = np.searchsorted(ink.u, [int(spans[0].min()), int(spans[-1].max()) + 1])
     between = int(np.count_nonzero(~covered[ink.ys[lo:hi], ink.xs[lo:hi]]))
     if between > RING_LEFTOVER * np.count_nonzero(covered):
         return []  # not only loops there
     # The lattice's nodes: where the first ring starts, between each two, where the last ends.
-    spans = [ink.along(ys, xs) for *_, ys, xs in rings]
     edges = [int(spans[0].min())]
     edges += [(int(a.max()) + int(b.min()) + 1) // 2 for a, b in itertools.pairwise(spans)]
     edges.append(int(spans[-1].max()) + 1)
@@ -223,8 +222,8 @@ class _Ink:
     """A group's ink pixels in row coordinates: ``u`` along the (tilted) row, ``v`` across."""
 
     def __init__(self, box: Box, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp], theta: float) -> None:
-        self.theta = theta
-        u = (xs * math.cos(theta) + ys * math.sin(theta) + 0.5).astype(np.int32)
+        self.theta, self.u0 = theta, 0
+        u = self.along(ys, xs)
         self.u0 = int(u.min())
         u -= self.u0
         order = np.argsort(u, kind="stable")
