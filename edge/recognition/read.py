@@ -20,28 +20,30 @@ def _vertical_overlap(a: Box, b: Box) -> float:
     return inter / min(a.h, b.h) if min(a.h, b.h) > 0 else 0.0
 
 
+def _at(d: Digit, layout: Mapping[int, Box] | None) -> Box:
+    """Where ``d`` lies in the picture its rows are read in (see ``split_lines``)."""
+    return d.box if layout is None else layout[id(d)]
+
+
 def split_lines(digits: Sequence[Digit], layout: Mapping[int, Box] | None = None) -> list[list[Digit]]:
     """Lines top to bottom, each left to right. ``layout``: where each digit (by ``id``)
     lies in the picture its rows are read in, when that is not its ``box`` (a turned sheet)."""
-    def at(d: Digit) -> Box:
-        return d.box if layout is None else layout[id(d)]
-
     lines: list[list[Digit]] = []
-    for d in sorted(digits, key=lambda d: at(d).x):
+    for d in sorted(digits, key=lambda d: _at(d, layout).x):
         best: list[Digit] | None = None
         best_overlap = 0.4  # at least this much of the smaller height must overlap
         for line in lines:
             last = line[-1]
-            if at(last).cx >= at(d).cx:
+            if _at(last, layout).cx >= _at(d, layout).cx:
                 continue
-            overlap = _vertical_overlap(at(last), at(d))
+            overlap = _vertical_overlap(_at(last, layout), _at(d, layout))
             if overlap > best_overlap:
                 best, best_overlap = line, overlap
         if best is None:
             lines.append([d])
         else:
             best.append(d)
-    lines.sort(key=lambda line: sum(at(d).cy for d in line) / len(line))
+    lines.sort(key=lambda line: sum(_at(d, layout).cy for d in line) / len(line))
     return lines
 
 
@@ -57,21 +59,18 @@ def group_numbers(digits: Sequence[Digit], gap_factor: float, layout: Mapping[in
     than the digits it stands with (the dash after a cheque's amount, an underline's end,
     a full stop) is left out: handwritten digits of one number vary in height, but hardly
     ever by two thirds."""
-    def at(d: Digit) -> Box:
-        return d.box if layout is None else layout[id(d)]
-
     ordered: list[Digit] = []
     numbers: list[Number] = []
     for line in split_lines(digits, layout):
         runs: list[list[Digit]] = [[line[0]]]
         for prev, cur in pairwise(line):
-            a, b = at(prev), at(cur)
+            a, b = _at(prev, layout), _at(cur, layout)
             if b.x - a.x2 > gap_factor * max(a.h, b.h):
                 runs.append([])
             runs[-1].append(cur)
         for run in runs:
-            tallest = max(at(d).h for d in run)
-            kept = [d for d in run if at(d).h >= MARK_HEIGHT * tallest] if drop_marks else run
+            tallest = max(_at(d, layout).h for d in run)
+            kept = [d for d in run if _at(d, layout).h >= MARK_HEIGHT * tallest] if drop_marks else run
             ordered.extend(kept)
             numbers.append(make_number(kept))
     return tuple(ordered), tuple(numbers)
