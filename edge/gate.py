@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge.recognition.detect import reduce_by
+
 THUMB_SIDE = 80  # longest side of the compared copy at most: a 640 px frame in cells of 8x8 px
 DRIFT = 0.2  # relative change of the mean brightness since the last read that re-reads anyway
 MOTION_HOLD_S = 3.0  # moving for longer than this: read every frame (the scene never settles)
@@ -59,12 +61,7 @@ def thumbnail(image: npt.NDArray[np.uint8]) -> Thumb:
     h, w = gray.shape[:2]
     f = max(1, math.ceil(max(h, w) / THUMB_SIDE))
     if f > 1 and h >= f and w >= f:
-        gray = gray[: h - h % f, : w - w % f]
-        while f % 2 == 0:
-            gray = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
-            f //= 2
-        if f > 1:
-            gray = cv2.resize(gray, (gray.shape[1] // f, gray.shape[0] // f), interpolation=cv2.INTER_AREA)
+        gray = reduce_by(gray[: h - h % f, : w - w % f], f)
     pixels = np.asarray(gray, dtype=np.float32)
     return Thumb(pixels, cv2.mean(pixels)[0])
 

@@ -169,6 +169,12 @@ def shrink(gray: GrayImage, f: int) -> GrayImage:
     size = (max(8, w // f), max(8, h // f))
     if size != (w // f, h // f):
         return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)  # type: ignore[no-any-return]
+    return reduce_by(gray, f)
+
+
+def reduce_by(gray: GrayImage, f: int) -> GrayImage:
+    """``gray`` reduced to (w // f, h // f) by area averaging, halvings first (see ``shrink``)."""
+    size = (gray.shape[1] // f, gray.shape[0] // f)
     while f % 2 == 0 and f > 1:
         gray = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
         f //= 2
