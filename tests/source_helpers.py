@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
+from edge.bench.waiting import wait_until
 from edge.config import Config
-from tests.waiting import wait_until
 
 DEADLINE_S = 20.0  # generous: conditions are waited for, never timed
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from edge.bench.broker import Broker, Subscriber, sample_reading
+from edge.bench.waiting import wait_until
 from edge.config import MqttConfig
 from edge.sinks.mqtt import MqttSink
 from edge.sinks.spool import Spool
-from tests.waiting import wait_until
 
 INFO = {"version": "0.1.0", "model": {"name": "digits_mlp_int8", "accuracy": 0.989}, "source": "demo",
         "config": {"fps": 10}}

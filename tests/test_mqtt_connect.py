@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from edge.bench.broker import Broker, Subscriber, TlsFiles, make_tls_files, sample_reading
+from edge.bench.waiting import wait_until
 from edge.config import MqttConfig
 from edge.sinks.mqtt import MqttSink
 from edge.sinks.mqtt_setup import ENV_PASSWORD, MqttSetupError
-from tests.waiting import wait_until
 
 PASSWORD = "correct-horse-battery"
 WRONG = "wrong-password-xyz"

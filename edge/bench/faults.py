@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from edge.bench.broker import HOST, Broker, BrokerError, Subscriber, free_port, 
 from edge.bench.proxy import ThrottlingProxy
 from edge.bench.rest import builtin_scenes
 from edge.bench.speed import daemon_config, digit_edge_command, run_process, write_frames
+from edge.bench.waiting import wait_until
 from edge.state import SequenceCounter
 
 SLOW_RATE = 10_000  # bytes/s through the proxy: a weak link, 5x less than the snapshots need
@@ -92,22 +92,13 @@ def _printed(path: Path) -> list[int]:
     return out
 
 
-def _wait(predicate: Callable[[], bool], timeout: float, poll: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(poll)
-    return True
-
-
 def _kill_after_a_reading(run: list[str], out_path: Path, delay_s: float) -> bool:
     """Start ``run`` (stdout to ``out_path``), SIGKILL it ``delay_s`` after its first reading;
     False if it ended by itself first."""
     with out_path.open("wb") as out, open(os.devnull, "wb") as err:
         proc = subprocess.Popen(run, stdout=out, stderr=err, env={**os.environ, **ENV})
     try:
-        _wait(lambda: bool(_printed(out_path)) or proc.poll() is not None, 120)
+        wait_until(lambda: bool(_printed(out_path)) or proc.poll() is not None, 120, poll_s=0.02)
         time.sleep(delay_s)
         if proc.poll() is not None:
             return False
@@ -298,13 +289,13 @@ def measure_slow_clients(work: Path, model: str | None, clients: int, probes: in
     attack = Slowloris(HOST, port, clients)
     out: dict[str, Any] = {"clients": clients}
     try:
-        if not _wait(lambda: isinstance(_healthz_ms(port), float) or proc.poll() is not None, 120, poll=0.2) \
+        if not wait_until(lambda: isinstance(_healthz_ms(port), float) or proc.poll() is not None, 120, poll_s=0.2) \
                 or proc.poll() is not None:
             return {**out, "error": f"the daemon did not answer /healthz: {err_path.read_text()[-300:]}"}
         _probe(port, 10)  # warm-up: the server's first answers are not its usual ones
         idle = _probe(port, probes)
         attack.start()
-        _wait(lambda: attack.opened >= clients, 60, poll=0.1)
+        wait_until(lambda: attack.opened >= clients, 60, poll_s=0.1)
         time.sleep(1.0)  # the trickle has started
         under = _probe(port, probes)
         out.update(opened=attack.opened, holding=attack.holding)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.bench.waiting import wait_until
 from edge.config import Config
 from edge.runner import Runner, RunOptions
 
@@ -139,11 +140,8 @@ def _thread_cpu(tid: int | None) -> float:
 
 
 def _wait(cond: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"bench: {what} did not come within {timeout:g} s")
-        time.sleep(0.05)
+    if not wait_until(cond, timeout):
+        raise SystemExit(f"bench: {what} did not come within {timeout:g} s")
 
 
 def main(argv: list[str] | None = None) -> int:

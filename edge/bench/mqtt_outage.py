@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.bench.broker import Broker, Subscriber, sample_reading
+from edge.bench.waiting import wait_until
 from edge.config import MqttConfig
 from edge.sinks.mqtt import MqttSink
 
@@ -132,9 +133,7 @@ def run_burst(work: Path, count: int) -> tuple[float, float, float]:
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.002)
+    wait_until(predicate, timeout, poll_s=0.002)
 
 
 def main() -> int:

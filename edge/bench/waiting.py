@@ -1,4 +1,5 @@
-"""Waiting for a condition in tests: polled up to a generous bound, never timed."""
+"""Waiting for a condition (a process's first reading, a broker's ack): polled up to a
+generous bound, never timed. The bench's parts and the tests share it."""
 
 from __future__ import annotations
 
