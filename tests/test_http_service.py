@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -220,3 +221,39 @@ def test_slowloris_connections_are_closed_and_healthz_still_answers(tmp_path: Pa
         for sock in slow:
             sock.close()
         stop_daemon(d)
+
+
+def test_a_failed_start_stops_cleanly_however_late_its_loop_closes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port in use raises HttpError; stop() right after must not find the loop just closed.
+
+    The server thread closes its own loop after a failed start; on a loaded machine the daemon's
+    clean-up could call stop() between that close and the thread's end, and the RuntimeError
+    ("Event loop is closed") replaced the one-line error with a traceback and exit 1. A slow
+    close makes that window wide.
+    """
+    import asyncio
+    import time
+
+    from edge.config import Config
+    from edge.http import HttpServer
+    from edge.http.server import HttpError
+    from edge.live import LiveView
+
+    close = asyncio.BaseEventLoop.close
+
+    def slow_close(loop: asyncio.BaseEventLoop) -> None:
+        close(loop)
+        if threading.current_thread().name == "http":
+            time.sleep(0.5)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "close", slow_close)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = HttpServer(LiveView(), Config.model_validate({"http": {"enabled": True, "port": port}}))
+        with pytest.raises(HttpError, match="address already in use"):
+            server.start()
+        while server._loop is not None and not server._loop.is_closed():
+            time.sleep(0.01)  # the old order raised before the clean-up: reach the window it left
+        server.stop()

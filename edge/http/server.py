@@ -15,6 +15,7 @@ cannot be written within ``handlers.WRITE_TIMEOUT_S`` ends that stream, and past
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
@@ -219,7 +220,8 @@ class HttpServer:
         self.closing.set()
         loop, thread = self._loop, self._thread
         if loop is not None and thread is not None and thread.is_alive():
-            loop.call_soon_threadsafe(loop.stop)
+            with contextlib.suppress(RuntimeError):  # "closed": a failed start closes its loop by itself
+                loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout)
             if thread.is_alive():
                 log.warning("http server did not stop within %.1f s; leaving it to exit with the process", timeout)
@@ -238,10 +240,10 @@ class HttpServer:
             self.port = _bound_port(runner.addresses)
             self.url = f"http://{_bracketed(self.config.host)}:{self.port}/"
         except Exception as exc:  # OSError (address in use, bad host) or a bad host name
-            self._error = exc
-            self._started.set()
             loop.run_until_complete(runner.cleanup())
             loop.close()
+            self._error = exc  # after the clean-up: start() raises once the port is free again
+            self._started.set()
             return
         self._started.set()
         try:
