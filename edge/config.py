@@ -197,8 +197,9 @@ class ClassifyConfig(Section):
         0.5, ge=0, le=1, description="crops the model is less sure of are dropped as 'not a digit'"
     )
     threads: int = Field(1, ge=1, le=16, description="interpreter threads (1 suits a Pi)")
-    model: Literal["cnn", "mlp"] = Field(
-        "mlp", description="which shipped model runs when the top-level `model:` path is null: "
+    model: Literal["both", "cnn", "mlp"] = Field(
+        "both", description="which shipped model runs when the top-level `model:` path is null: "
+        "both (the MLP and the CNN on the same crops, their probabilities averaged), "
         "cnn (11 outputs, the 11th 'not a digit') or mlp (the seed's 10-output MLP)"
     )
 

@@ -1,7 +1,6 @@
 """The installed commands, and `digit-edge run` as the tests start it: config, process, systemd unit.
 
-The daemon uses the shipped model (``edge.recognition.classify.default_model_path()``): no config here
-names one.
+The daemon uses the shipped models (``classify.model``'s default): no config here names one.
 """
 
 from __future__ import annotations

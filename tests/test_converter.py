@@ -69,6 +69,25 @@ def test_evaluate_command_on_the_shipped_model(model: str, name: str, floor: flo
     assert np.trace(conf) == round(report["accuracy"] * 10000)
 
 
+def test_both_reads_each_crop_with_the_mlp_and_the_cnn_and_averages(mnist_test: tuple[np.ndarray, np.ndarray]
+                                                                     ) -> None:
+    """``classify.model: both`` (the default): the mean of the two shipped models' probabilities,
+    the MLP's "not a digit" counted as 0; on MNIST at least as good as the weaker of the two."""
+    x, y = mnist_test
+    mlp, cnn, both = Classifier(model="mlp"), Classifier(model="cnn"), Classifier()
+    assert both.name == "digits_mlp_int8+digits_cnn_int8" and both.classes == 11
+    assert both.paths == (default_model_path("mlp"), default_model_path("cnn"))
+    crops = x[:64]
+    p_mlp, p_cnn, p_both = mlp.probabilities(crops), cnn.probabilities(crops), both.probabilities(crops)
+    assert np.allclose(p_both[:, :10], (p_mlp + p_cnn[:, :10]) / 2, atol=1e-6)
+    assert np.allclose(p_both[:, 10], p_cnn[:, 10] / 2, atol=1e-6)
+    accuracy = float((both.predict_labels(x) == y).mean())
+    assert accuracy >= 0.988
+    described = both.describe()
+    assert [m["name"] for m in described["models"]] == ["digits_mlp_int8", "digits_cnn_int8"]
+    assert all("mnist_test_accuracy" in m for m in described["models"])
+
+
 @pytest.mark.parametrize("name", [m[1] for m in SHIPPED_MODELS])
 def test_installed_package_finds_the_model_through_edge_models(name: str) -> None:
     # edge/models is the package's view of models/ (a symlink), included as package data.

@@ -46,7 +46,8 @@ def test_dir_source_prints_contract_readings_and_seq_survives_restarts(pages: Pa
     assert [json.loads(line)["seq"] for line in again.stdout.splitlines()] == [4]
 
 
-@pytest.mark.parametrize(("model", "name"), [("cnn", "digits_cnn_int8"), ("mlp", "digits_mlp_int8")])
+@pytest.mark.parametrize(("model", "name"), [("cnn", "digits_cnn_int8"), ("mlp", "digits_mlp_int8"),
+                                             ("both", "digits_mlp_int8+digits_cnn_int8")])
 def test_classify_model_picks_the_shipped_model_it_names(pages: Path, tmp_path: Path, model: str,
                                                           name: str) -> None:
     cfg = write_config(tmp_path / "c.yaml", f"classify: {{model: {model}}}", state_dir=tmp_path / "state")

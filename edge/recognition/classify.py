@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 MODEL_NAME = "digits_mlp_int8"
 # The shipped models by the name ``classify.model`` gives (edge.config.ClassifyConfig).
 SHIPPED = {"cnn": "digits_cnn_int8", "mlp": MODEL_NAME}
-DEFAULT_MODEL = "mlp"
+ENSEMBLE, ENSEMBLE_OF = "both", ("mlp", "cnn")  # ``classify.model: both``: the two read together
+DEFAULT_MODEL = ENSEMBLE
 NOT_DIGIT = 10  # index of the "not a digit" output of 11-output models
 _RUNTIMES = (
     ("ai_edge_litert.interpreter", "ai_edge_litert"),
@@ -51,11 +52,11 @@ class ModelError(Exception):
     """A model file that cannot be used; the message names the file and the problem."""
 
 
-def default_model_path(model: str = DEFAULT_MODEL) -> Path:
-    """The shipped model called ``model`` (``cnn`` or ``mlp``): inside the installed
+def default_model_path(model: str = "mlp") -> Path:
+    """The shipped model file called ``model`` (``cnn`` or ``mlp``): inside the installed
     package, else the checkout's ``models/``."""
     if model not in SHIPPED:
-        raise ModelError(f"{model!r}: no such shipped model (choose {' or '.join(sorted(SHIPPED))})")
+        raise ModelError(f"{model!r}: no such shipped model (choose {' or '.join(sorted([*SHIPPED, ENSEMBLE]))})")
     file = f"{SHIPPED[model]}.tflite"
     here = Path(__file__).resolve().parents[1]  # edge/
     for candidate in (here / "models" / file, here.parent / "models" / file):
@@ -156,16 +157,11 @@ class Prediction:
     not_digit: float = 0.0
 
 
-class Classifier:
-    """Owns one interpreter; ``predict`` takes a stack of 28x28 uint8 MNIST-style crops.
+class _Net:
+    """One interpreter of one model file: loading, checking and one batched invoke."""
 
-    Models with 10 outputs (digits) or 11 (digits, then "not a digit") are accepted. Without
-    ``model_path`` the shipped model called ``model`` (``classify.model``) is used.
-    """
-
-    def __init__(self, model_path: str | Path | None = None, threads: int = 1,
-                 model: str = DEFAULT_MODEL) -> None:
-        self.path = Path(model_path) if model_path else default_model_path(model)
+    def __init__(self, path: Path, threads: int) -> None:
+        self.path = path
         if self.path.is_dir():
             inside = sorted(p.name for p in self.path.glob("*.tflite"))[:5]
             hint = f" (it holds {', '.join(inside)})" if inside else " (it holds no .tflite file)"
@@ -217,10 +213,6 @@ class Classifier:
             "(`digit-convert convert` appends one to a model that ends in logits)"
         )
 
-    @property
-    def input_dtype(self) -> Any:
-        return self._in["dtype"]
-
     def _resize(self, batch: int) -> None:
         if batch == self._batch:
             return
@@ -254,6 +246,54 @@ class Classifier:
             y = (y.astype(np.float32) - zero) * scale
         return np.asarray(y, dtype=np.float32)
 
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "path": str(self.path), "runtime": self.runtime, **{
+            k: v for k, v in self.info.items() if k in _DESCRIBED
+        }}
+
+
+class Classifier:
+    """Owns the interpreters; ``predict`` takes a stack of 28x28 uint8 MNIST-style crops.
+
+    Models with 10 outputs (digits) or 11 (digits, then "not a digit") are accepted. With
+    ``model_path`` that one model reads; without it the shipped model(s) that ``model``
+    (``classify.model``) names: ``both`` runs the MLP and the CNN on the same crops and
+    averages their probabilities (the MLP's "not a digit" counted as 0). The two err on
+    different crops: on the real tuning sets the pair reads more than either alone, and
+    on the independent renderer's scenes as much as the better one (docs/design.md).
+    """
+
+    def __init__(self, model_path: str | Path | None = None, threads: int = 1,
+                 model: str = DEFAULT_MODEL) -> None:
+        if model_path:
+            paths = [Path(model_path)]
+        elif model == ENSEMBLE:
+            paths = [default_model_path(m) for m in ENSEMBLE_OF]
+        else:
+            paths = [default_model_path(model)]
+        self._nets = [_Net(p, threads) for p in paths]
+        first = self._nets[0]
+        self.path = first.path  # the (first) model file; ``paths`` has all
+        self.paths = tuple(n.path for n in self._nets)
+        self.runtime = first.runtime
+        self.classes = max(n.classes for n in self._nets)
+        self.name = "+".join(n.name for n in self._nets)
+        self.info = first.info if len(self._nets) == 1 else {"name": self.name}
+
+    @property
+    def input_dtype(self) -> Any:
+        return self._nets[0]._in["dtype"]
+
+    def probabilities(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """(N, 28, 28) uint8 crops (white ink on black, 0..255) → (N, 10 or 11) probabilities
+        (the mean over the models when there are several)."""
+        if len(self._nets) == 1:
+            return self._nets[0].probabilities(crops)
+        total = np.zeros((int(crops.shape[0]), self.classes), np.float32)
+        for net in self._nets:
+            total[:, : net.classes] += net.probabilities(crops)
+        return total / np.float32(len(self._nets))
+
     def predict(self, crops: npt.NDArray[np.uint8]) -> list[Prediction]:
         probs = self.probabilities(crops)
         idx = probs[:, :NOT_DIGIT].argmax(axis=1)
@@ -269,9 +309,12 @@ class Classifier:
         return np.concatenate(out) if out else np.zeros(0, np.int64)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path), "runtime": self.runtime, **{
-            k: v for k, v in self.info.items() if k in _DESCRIBED
-        }}
+        """Name, path and runtime (and the model card's figures) of the model; of a pair,
+        also each model's own under ``models``."""
+        if len(self._nets) == 1:
+            return self._nets[0].describe()
+        return {"name": self.name, "path": " + ".join(str(p) for p in self.paths), "runtime": self.runtime,
+                "models": [n.describe() for n in self._nets]}
 
 
 def stack_crops(crops: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.uint8]:
