@@ -117,7 +117,8 @@ def test_cut_points_are_chosen_by_what_the_segments_read() -> None:
 
 # Each of these is misread with detect.turn_upright off (the digits turned, or the row split).
 @pytest.mark.parametrize(("text", "angle", "seed"),
-                         [("4725", -25, 1), ("4725", -25, 2), ("4725", 30, 1), ("4725", 30, 2), ("3861", -25, 0)])
+                         [("4725", -25, 1), ("4725", -25, 2), ("4725", 30, 2), ("4725", 30, 3), ("3861", -25, 0),
+                          ("5093", 30, 0)])
 def test_a_turned_sheet_is_read_upright(tmp_path: Path, pipeline: Pipeline, text: str, angle: float,
                                         seed: int) -> None:
     """A sheet turned by 25-30°: its digits are turned too, beyond what the model learnt.

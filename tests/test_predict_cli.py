@@ -44,7 +44,7 @@ def test_json_contract_on_a_two_line_page(page: tuple[Path, list[tuple[int, int,
     assert len(lines) == 1
     obj = json.loads(lines[0])
     assert set(obj) == {"image", "digits", "numbers", "latency_ms", "model"}
-    assert obj["model"] == "digits_mlp_int8"  # the default; as in `run`'s readings
+    assert obj["model"] == "digits_mlp_int8+digits_cnn_int8"  # the default pair, as in `run`'s readings
     assert obj["image"] == str(path)
     assert [n["value"] for n in obj["numbers"]] == ["4107", "25"]
     assert [d["digit"] for d in obj["digits"]] == [4, 1, 0, 7, 2, 5]
